@@ -1,0 +1,137 @@
+"""Cancellation of one stream, from any thread, in milliseconds.
+
+A ``CancelToken`` belongs to one stream. The worker attaches to it whatever it
+is blocked on: first the pooled connection (while connecting and waiting for
+headers), then the response (while reading the body). ``cancel()`` shuts that
+socket down, which releases a reader blocked in ``recv`` at once; closing the
+response from another thread would not (it waits for the next byte or the read
+timeout). Waiters (a full mailbox, a retry back-off) register a wake-up
+callback instead.
+
+The token detaches from the connection before the connection goes back to the
+pool, under its lock, so a late cancel can never shut down a connection that
+already serves another stream.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["CancelToken", "shutdown_socket"]
+
+
+def shutdown_socket(sock: Any) -> None:
+    """Shut a socket down for both directions, ignoring a socket already gone.
+
+    ``socket.socket.shutdown`` is called unbound so that on a TLS socket the
+    SSL object is left alone: the reader blocked in it gets EOF or an error.
+    """
+    if sock is None:
+        return
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except (OSError, TypeError, ValueError):
+        pass
+
+
+class CancelToken:
+    """The cancel state of one stream.
+
+    Attributes:
+        reason: None until cancelled; then a short word saying why
+            ("cancelled", "total", "first_token", "target_stopped",
+            "handler_failed", "shutdown").
+    """
+
+    __slots__ = ("_callbacks", "_conn", "_event", "_lock", "_response", "cause", "reason")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._event = threading.Event()
+        self._conn: Any = None
+        self._response: Any = None
+        self._callbacks: list[Callable[[], None]] = []
+        self.reason: str | None = None
+        #: the exception that caused a cancel, when there was one.
+        self.cause: BaseException | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.reason is not None
+
+    def cancel(self, reason: str = "cancelled", cause: BaseException | None = None) -> bool:
+        """Cancel; True if this call did it, False if already cancelled."""
+        with self._lock:
+            if self.reason is not None:
+                return False
+            self.reason = reason
+            self.cause = cause
+            conn, response = self._conn, self._response
+            callbacks = list(self._callbacks)
+        self._event.set()
+        if response is not None:
+            _shutdown_response(response)
+        if conn is not None:
+            shutdown_socket(getattr(conn, "sock", None))
+        for cb in callbacks:
+            try:
+                cb()
+            except Exception:  # a wake-up must never break cancel
+                pass
+        return True
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True if cancelled meanwhile."""
+        return self._event.wait(seconds)
+
+    def attach_connection(self, conn: Any) -> None:
+        """The connection a request is being sent on (None to detach)."""
+        with self._lock:
+            self._conn = conn
+            cancelled = self.reason is not None
+        if cancelled and conn is not None:
+            shutdown_socket(getattr(conn, "sock", None))
+
+    def attach_response(self, response: Any) -> None:
+        """The urllib3 response whose body is being read (None to detach)."""
+        with self._lock:
+            self._response = response
+            cancelled = self.reason is not None
+        if cancelled and response is not None:
+            _shutdown_response(response)
+
+    def detach(self) -> None:
+        """Forget connection and response (before they go back to the pool)."""
+        with self._lock:
+            self._conn = None
+            self._response = None
+
+    def add_callback(self, cb: Callable[[], None]) -> None:
+        """Call ``cb`` on cancel (at once if already cancelled)."""
+        with self._lock:
+            if self.reason is None:
+                self._callbacks.append(cb)
+                return
+        cb()
+
+    def remove_callback(self, cb: Callable[[], None]) -> None:
+        with self._lock:
+            try:
+                self._callbacks.remove(cb)
+            except ValueError:
+                pass
+
+
+def _shutdown_response(response: Any) -> None:
+    # urllib3 >= 2.3 has HTTPResponse.shutdown(); older ones expose the socket
+    # through the connection. Either way: shut the socket, never just close.
+    try:
+        response.shutdown()
+        return
+    except Exception:
+        pass
+    conn = getattr(response, "connection", None) or getattr(response, "_connection", None)
+    shutdown_socket(getattr(conn, "sock", None))

@@ -1,0 +1,119 @@
+"""``StreamHandle``: the caller's grip on one running stream."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from ._cancel import CancelToken
+from ._result import StreamResult
+from .errors import StreamError
+
+if TYPE_CHECKING:
+    from ._messages import Message
+    from ._sinks import Channel
+
+__all__ = ["StreamHandle"]
+
+_ids = itertools.count(1)
+
+
+class StreamHandle:
+    """One stream: cancel it, wait for it, read its result.
+
+    Returned at once by ``chat()``; the stream runs in its own worker thread.
+    All methods are safe to call from any thread, including from inside a
+    handler method of the stream's own target.
+
+    Attributes:
+        id: unique within the process (``"stream-42"``).
+        model: the ``provider/model`` it was started with.
+        route: the router route serving it, when started through a ``Router``.
+    """
+
+    __slots__ = (
+        "_channel",
+        "_done",
+        "_error",
+        "_result",
+        "_thread",
+        "_token",
+        "id",
+        "model",
+        "route",
+        "waiting",
+    )
+
+    def __init__(self, model: str, *, channel: Channel | None = None) -> None:
+        self.id = f"stream-{next(_ids)}"
+        self.model = model
+        self.route: str | None = None
+        #: True while the stream waits for a concurrency slot (router limits).
+        self.waiting = False
+        self._token = CancelToken()
+        self._done = threading.Event()
+        self._result: StreamResult | None = None
+        self._error: StreamError | None = None
+        self._thread: threading.Thread | None = None
+        self._channel = channel
+
+    def __repr__(self) -> str:
+        state = "done" if self._done.is_set() else "cancelling" if self._token.cancelled else "running"
+        return f"<StreamHandle {self.id} {self.model} {state}>"
+
+    def cancel(self) -> bool:
+        """End the stream now with ``StreamCancelled`` (carrying the partial
+        result). A worker blocked in a socket read is released at once.
+        Returns False when the stream had already ended or was cancelled."""
+        if self._done.is_set():
+            return False
+        return self._token.cancel("cancelled")
+
+    def done(self) -> bool:
+        """True once the terminal message was delivered."""
+        return self._done.is_set()
+
+    @property
+    def result(self) -> StreamResult | None:
+        """The result of a stream that finished normally, else None."""
+        return self._result
+
+    @property
+    def error(self) -> StreamError | None:
+        """The error of a stream that failed, else None."""
+        return self._error
+
+    def wait(self, timeout: float | None = None) -> StreamResult:
+        """Block until the stream ended; return its result or raise its error.
+
+        Raises:
+            StreamError: the stream's own error (with ``partial``).
+            TimeoutError: the stream is still running after ``timeout`` seconds
+                (it keeps running; cancel it if you are giving up).
+        """
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"{self.id} still running after {timeout} s")
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+    def __iter__(self) -> Iterator[Message]:
+        """The messages of a stream started with ``stream_to=None``: ``Data``...
+        then one ``Finish`` or ``Error``."""
+        if self._channel is None:
+            raise TypeError(
+                f"{self.id} delivers to the target given as stream_to; only a stream "
+                "started with stream_to=None can be iterated"
+            )
+        return self._channel.messages(self)
+
+    def _finish(self, result: StreamResult | None, error: StreamError | None) -> None:
+        self._result = result
+        self._error = error
+        self._done.set()

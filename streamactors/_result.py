@@ -1,0 +1,157 @@
+"""What a stream adds up to: ``StreamResult`` and its parts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._chunk import Usage
+
+__all__ = ["Choice", "StreamResult", "ToolCall"]
+
+
+class ToolCall(BaseModel):
+    """A tool call reassembled from its fragments.
+
+    ``arguments`` is the JSON text exactly as streamed ("" when the tool takes
+    no arguments; possibly invalid JSON when the answer was cut by ``length``).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+    type: str = "function"
+
+    def parsed_arguments(self) -> Any:
+        """The arguments decoded from JSON ({} for an empty string).
+
+        Raises:
+            ValueError: the arguments are not valid JSON.
+        """
+        if not self.arguments.strip():
+            return {}
+        return json.loads(self.arguments)
+
+    def to_openai(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+class Choice(BaseModel):
+    """One choice of the answer (there are ``n`` when ``n > 1``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int = 0
+    text: str = ""
+    reasoning: str = ""
+    refusal: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str | None = None
+    native_finish_reason: str | None = None
+    logprobs: tuple[Any, ...] | None = None
+
+    def to_openai(self) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": self.text if (self.text or not self.tool_calls) else None,
+            "refusal": self.refusal,
+        }
+        if self.tool_calls:
+            message["tool_calls"] = [tc.to_openai() for tc in self.tool_calls]
+        return {
+            "index": self.index,
+            "message": message,
+            "logprobs": {"content": list(self.logprobs)} if self.logprobs else None,
+            "finish_reason": self.finish_reason,
+        }
+
+
+class StreamResult(BaseModel):
+    """Everything a stream delivered, folded together.
+
+    The top-level ``text``, ``reasoning``, ``refusal``, ``tool_calls`` and
+    finish reasons are those of choice 0; ``choices`` has one entry per ``n``.
+    A partial result (attached to an error) has ``finish_reason`` None unless
+    the provider had sent one: a cut stream is never made to look finished.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    created: int | None = None
+    choices: tuple[Choice, ...] = (Choice(),)
+    usage: Usage | None = None
+    #: Seconds from sending the request to the first delivered chunk.
+    time_to_first_token: float | None = None
+    #: Seconds from sending the request to the end of the stream.
+    duration: float | None = None
+    #: How many chunks were delivered.
+    chunks: int = 0
+    #: How many times the request was retried before data flowed.
+    retries: int = 0
+    #: The router route that served the stream, when a router was used.
+    route: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def _first(self) -> Choice:
+        return self.choices[0] if self.choices else Choice()
+
+    @property
+    def text(self) -> str:
+        return self._first.text
+
+    @property
+    def reasoning(self) -> str:
+        return self._first.reasoning
+
+    @property
+    def refusal(self) -> str | None:
+        return self._first.refusal
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        return self._first.tool_calls
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self._first.finish_reason
+
+    @property
+    def native_finish_reason(self) -> str | None:
+        return self._first.native_finish_reason
+
+    @property
+    def output_tokens_per_second(self) -> float | None:
+        """Completion tokens per second of generation (after the first token)."""
+        if self.usage is None or not self.usage.completion_tokens:
+            return None
+        if self.duration is None or self.time_to_first_token is None:
+            return None
+        gen = self.duration - self.time_to_first_token
+        if gen <= 0:
+            return None
+        return self.usage.completion_tokens / gen
+
+    def to_chat_completion(self) -> dict[str, Any]:
+        """The ``ChatCompletion`` object a non-streaming OpenAI call would return."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created or 0,
+            "model": self.model,
+            "choices": [c.to_openai() for c in self.choices],
+            "usage": self.usage.to_openai() if self.usage is not None else None,
+        }
+        return out

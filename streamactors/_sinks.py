@@ -1,0 +1,211 @@
+"""Where a worker delivers: the targets ``stream_to`` accepts, behind one
+small interface.
+
+A sink gets the chunks of one socket read as a batch (one call, not one per
+chunk) and exactly one terminal message. ``deliver`` may block (a bounded
+queue or mailbox that is full: the worker stops reading, TCP pushes back) and
+raises ``StreamCancelled`` when the stream was cancelled while it waited or
+when the target is gone. ``terminal`` never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ._chunk import Chunk
+from ._messages import Data, Error, Finish, Message
+from .errors import StreamCancelled
+
+if TYPE_CHECKING:
+    from ._handle import StreamHandle
+
+__all__ = ["CallableSink", "Channel", "PutSink", "Sink"]
+
+log = logging.getLogger("streamactors")
+_POLL = 0.05
+
+
+class Sink(Protocol):
+    def open(self, handle: StreamHandle) -> None:
+        """The stream starts delivering to this sink."""
+
+    def deliver(self, handle: StreamHandle, chunks: list[Chunk]) -> None:
+        """Deliver chunks in order; may block; raises StreamCancelled."""
+
+    def terminal(self, message: Error | Finish) -> None:
+        """Deliver the one terminal message; never raises."""
+
+
+def cancelled_error(handle: StreamHandle) -> StreamCancelled:
+    token = handle._token
+    reason = token.reason or "cancelled"
+    err = StreamCancelled(f"{handle.id} cancelled ({reason})", reason=reason)
+    if token.cause is not None:
+        err.__cause__ = token.cause
+    return err
+
+
+class PutSink:
+    """Anything with ``put(item)``: ``queue.Queue``, a janus ``sync_q``..."""
+
+    def __init__(self, target: Any) -> None:
+        self._target = target
+        self._put: Callable[..., Any] = target.put
+        maxsize = getattr(target, "maxsize", 0)
+        self._bounded = isinstance(maxsize, int) and maxsize > 0
+
+    def open(self, handle: StreamHandle) -> None:
+        pass
+
+    def deliver(self, handle: StreamHandle, chunks: list[Chunk]) -> None:
+        put = self._put
+        if not self._bounded:
+            for c in chunks:
+                put(Data(handle, c))
+            return
+        for c in chunks:
+            self._put_waiting(Data(handle, c), handle, give_up_on_cancel=True)
+
+    def _put_waiting(self, item: Message, handle: StreamHandle, give_up_on_cancel: bool) -> bool:
+        token = handle._token
+        while True:
+            try:
+                self._put(item, timeout=_POLL)
+                return True
+            except queue.Full:
+                pass
+            except Exception as exc:  # janus raises its own Full subclass
+                if "Full" not in type(exc).__name__:
+                    raise
+            if token.cancelled and (give_up_on_cancel or token.reason == "shutdown"):
+                if give_up_on_cancel:
+                    raise cancelled_error(handle)
+                return False
+
+    def terminal(self, message: Error | Finish) -> None:
+        try:
+            if self._bounded:
+                if not self._put_waiting(message, message.stream, give_up_on_cancel=False):
+                    log.warning("%s: terminal message dropped at shutdown (queue full)",
+                                message.stream.id)
+            else:
+                self._put(message)
+        except Exception:
+            log.exception("%s: could not deliver the terminal message", message.stream.id)
+
+
+class CallableSink:
+    """A plain callable, run on the worker thread with each message.
+
+    If it raises on a ``Data`` message, the exception is logged with its
+    traceback and the stream is cancelled (its ``Error`` still reaches the
+    callable, carrying the partial result). An exception on the terminal
+    message is logged.
+    """
+
+    def __init__(self, fn: Callable[[Message], Any]) -> None:
+        self._fn = fn
+
+    def open(self, handle: StreamHandle) -> None:
+        pass
+
+    def deliver(self, handle: StreamHandle, chunks: list[Chunk]) -> None:
+        fn = self._fn
+        for c in chunks:
+            try:
+                fn(Data(handle, c))
+            except Exception as exc:
+                log.error("%s: stream_to callable raised; cancelling the stream", handle.id,
+                          exc_info=True)
+                handle._token.cancel("handler_failed", exc)
+                raise cancelled_error(handle) from exc
+
+    def terminal(self, message: Error | Finish) -> None:
+        try:
+            self._fn(message)
+        except Exception:
+            log.error("%s: stream_to callable raised on the terminal message",
+                      message.stream.id, exc_info=True)
+
+
+class Channel:
+    """The handle's own buffer, for ``stream_to=None``, ``stream()`` and
+    iteration. Bounded (in chunks) when ``maxsize`` is set."""
+
+    def __init__(self, maxsize: int = 0) -> None:
+        self._items: deque[list[Chunk] | Error | Finish] = deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._size = 0
+        self._maxsize = maxsize
+
+    def open(self, handle: StreamHandle) -> None:
+        pass
+
+    def deliver(self, handle: StreamHandle, chunks: list[Chunk]) -> None:
+        n = len(chunks)
+        with self._cond:
+            if self._maxsize and self._size and self._size + n > self._maxsize:
+                wake = self._wake
+                handle._token.add_callback(wake)
+                try:
+                    while self._size and self._size + n > self._maxsize:
+                        if handle._token.cancelled:
+                            raise cancelled_error(handle)
+                        self._cond.wait()
+                finally:
+                    handle._token.remove_callback(wake)
+            self._items.append(chunks)
+            self._size += n
+            self._cond.notify()
+
+    def _wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def terminal(self, message: Error | Finish) -> None:
+        with self._cond:
+            self._items.append(message)
+            self._cond.notify()
+
+    def _next(self) -> list[Chunk] | Error | Finish:
+        with self._cond:
+            while not self._items:
+                self._cond.wait()
+            item = self._items.popleft()
+            if type(item) is list:
+                self._size -= len(item)
+                self._cond.notify_all()
+            return item
+
+    def messages(self, handle: StreamHandle) -> Iterator[Message]:
+        while True:
+            item = self._next()
+            if type(item) is list:
+                for c in item:
+                    yield Data(handle, c)
+            else:
+                assert isinstance(item, (Error, Finish))
+                yield item
+                return
+
+    def chunks(self, handle: StreamHandle) -> Iterator[Chunk]:
+        """Chunks in order; the stream's error is raised after the last one."""
+        ended = False
+        try:
+            while True:
+                item = self._next()
+                if type(item) is list:
+                    yield from item
+                    continue
+                ended = True
+                if isinstance(item, Error):
+                    raise item.error
+                return
+        finally:
+            if not ended:  # the consumer stopped early: nobody reads this stream any more
+                handle.cancel()

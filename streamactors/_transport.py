@@ -1,0 +1,419 @@
+"""HTTP for streams, over ``requests``: the only module that imports it.
+
+It wraps every trap of ``requests`` with streamed bodies (see DESIGN.md field
+notes) so nothing above it sees them:
+
+* bodies are read as bytes, as they arrive, one socket read per burst: for a
+  chunked body we read the buffered socket file with ``read1`` and de-chunk
+  ourselves (urllib3 would cost one call per event); for other bodies
+  ``read1`` up to the length or EOF. The ``_fp`` internals this needs are
+  reached in ``_open_body`` only, with a generic fallback;
+* ``Accept-Encoding: identity`` (gzip buffers events); a server that compresses
+  anyway is decoded with zlib;
+* redirects are never followed, so a key never travels to another host;
+* proxies from the environment are resolved once per host, not per request
+  (``trust_env`` scans the environment on every call);
+* a read timeout in the middle of a body becomes our ``ReadTimeout``;
+* the connection goes back to the pool only when the body was read to its
+  end; on any failure or cancel it is closed.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+import requests.adapters
+import requests.utils
+import urllib3
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from ._cancel import CancelToken
+from ._timeout import Timeout
+from .errors import (
+    ConnectTimeout,
+    ProtocolError,
+    ReadTimeout,
+    StreamCancelled,
+    StreamConnectionError,
+    StreamError,
+)
+from .providers._base import HTTPRequest
+
+__all__ = ["Body", "Response", "Transport"]
+
+_local = threading.local()
+_READ_SIZE = 65536
+MAX_ERROR_BODY = 1024 * 1024
+
+
+class _TrackedHTTPPool(HTTPConnectionPool):
+    """Hands each connection it gives out to the current stream's cancel token."""
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)
+        token: CancelToken | None = getattr(_local, "token", None)
+        if token is not None:
+            token.attach_connection(conn)
+        return conn
+
+
+class _TrackedHTTPSPool(HTTPSConnectionPool):
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)
+        token: CancelToken | None = getattr(_local, "token", None)
+        if token is not None:
+            token.attach_connection(conn)
+        return conn
+
+
+_POOLS = {"http": _TrackedHTTPPool, "https": _TrackedHTTPSPool}
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS  # type: ignore[attr-defined]
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = _POOLS
+        return manager
+
+
+class _Dechunker:
+    """HTTP/1.1 chunked transfer decoding, sans-I/O: bytes in, payload out."""
+
+    __slots__ = ("_buf", "_left", "_state")
+
+    _SIZE, _DATA, _CRLF, _TRAILER, _DONE = range(5)
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._left = 0
+        self._state = self._SIZE
+
+    @property
+    def done(self) -> bool:
+        return self._state == self._DONE
+
+    def feed(self, data: bytes) -> bytes:
+        buf = self._buf + data if self._buf else data
+        n = len(buf)
+        pos = 0
+        out = []
+        state = self._state
+        left = self._left
+        while pos < n:
+            if state == 1:  # data
+                take = n - pos if n - pos < left else left
+                out.append(buf[pos : pos + take])
+                pos += take
+                left -= take
+                if left == 0:
+                    state = 2
+            elif state == 0 or state == 2:  # (CRLF then) size line
+                end = buf.find(b"\n", pos)
+                if end < 0:
+                    if n - pos > 4096:
+                        raise ProtocolError("malformed chunked body: size line too long")
+                    break
+                line = buf[pos:end]
+                pos = end + 1
+                if state == 2:
+                    if line.strip():
+                        raise ProtocolError("malformed chunked body: data longer than its size")
+                    state = 0
+                    continue
+                try:
+                    size = int(line.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    raise ProtocolError(
+                        "malformed chunked body: bad chunk size",
+                        payload=line[:100].decode("latin-1"),
+                    ) from None
+                if size:
+                    left = size
+                    state = 1
+                else:
+                    state = 3
+            elif state == 3:  # trailers until a blank line
+                end = buf.find(b"\n", pos)
+                if end < 0:
+                    break
+                line = buf[pos:end]
+                pos = end + 1
+                if not line.strip():
+                    state = 4
+            else:
+                break
+        self._state = state
+        self._left = left
+        self._buf = buf[pos:] if pos < n else b""
+        return out[0] if len(out) == 1 else b"".join(out)
+
+
+class Body:
+    """The body of a streaming response, read as it arrives.
+
+    ``read()`` returns the next bytes (at least one) or b"" at the end of the
+    body. A body that was not read to its end is never reused.
+    """
+
+    def __init__(self, response: requests.Response, token: CancelToken) -> None:
+        self._response = response
+        self._raw = response.raw
+        self._token = token
+        self._finished = False
+        self._decompress: Any = None
+        encoding = response.headers.get("content-encoding", "").lower().strip()
+        if encoding in ("gzip", "x-gzip"):
+            self._decompress = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._decompress = zlib.decompressobj()
+        self._file, self._dechunker, self._remaining = _open_body(self._raw)
+
+    def read(self) -> bytes:
+        while True:
+            data = self._read_once()
+            if self._decompress is not None:
+                data = self._decompress.decompress(data) if data else self._decompress.flush()
+                if not data and not self._finished:
+                    continue
+            return data
+
+    def _read_once(self) -> bytes:
+        if self._finished:
+            return b""
+        try:
+            if self._file is None:
+                data = self._raw.read1(_READ_SIZE, decode_content=False)
+                if not data:
+                    self._finished = True
+                return data  # type: ignore[no-any-return]
+            dechunker = self._dechunker
+            while True:
+                if self._remaining is not None:
+                    if self._remaining <= 0:
+                        self._finished = True
+                        return b""
+                    data = self._file.read1(min(_READ_SIZE, self._remaining))
+                    if not data:
+                        raise StreamConnectionError(
+                            f"connection closed with {self._remaining} body bytes missing"
+                        )
+                    self._remaining -= len(data)
+                    return data  # type: ignore[no-any-return]
+                data = self._file.read1(_READ_SIZE)
+                if dechunker is None:
+                    if not data:
+                        self._finished = True
+                    return data  # type: ignore[no-any-return]
+                if not data:
+                    raise StreamConnectionError(
+                        "connection closed before the end of the chunked body"
+                    )
+                payload = dechunker.feed(data)
+                if dechunker.done:
+                    self._finished = True
+                    return payload
+                if payload:
+                    return payload
+        except StreamError:
+            raise
+        except Exception as exc:
+            raise _map_read_error(exc, self._token) from None
+
+    @property
+    def finished(self) -> bool:
+        """True once the body was read to its end (the connection is reusable)."""
+        return self._finished
+
+    def close(self) -> None:
+        """Release the connection: back to the pool if the body was read to its
+        end, otherwise closed (never reused)."""
+        self._token.detach()
+        raw = self._raw
+        if self._finished and not self._token.cancelled:
+            fp = getattr(raw, "_fp", None)
+            try:
+                if fp is not None:
+                    fp.close()
+                raw.release_conn()
+            except Exception:
+                pass
+        else:
+            try:
+                raw.close()
+            except Exception:
+                pass
+        try:
+            self._response.close()
+        except Exception:
+            pass
+
+
+def _open_body(raw: Any) -> tuple[Any, _Dechunker | None, int | None]:
+    """The buffered socket file under an urllib3 response, with how its body
+    is framed; ``(None, None, None)`` selects urllib3's own reads instead.
+
+    This is the one place that reaches into urllib3 / http.client internals
+    (``HTTPResponse._fp`` and its ``fp``); tests pin both paths.
+    """
+    fp = getattr(raw, "_fp", None)
+    file = getattr(fp, "fp", None)
+    if file is None or not hasattr(file, "read1") or getattr(fp, "chunk_left", None) is not None:
+        return None, None, None
+    if getattr(fp, "chunked", False):
+        return file, _Dechunker(), None
+    length = getattr(fp, "length", None)
+    if isinstance(length, int):
+        return file, None, length
+    return file, None, None
+
+
+def _map_read_error(exc: BaseException, token: CancelToken) -> StreamError:
+    if token.cancelled:
+        return StreamCancelled(reason=token.reason or "cancelled")
+    if isinstance(exc, (socket.timeout, TimeoutError)) or _is_read_timeout(exc):
+        return ReadTimeout("no data from the server within the read timeout")
+    if isinstance(exc, (OSError, urllib3.exceptions.HTTPError, requests.RequestException)):
+        return StreamConnectionError(f"connection failed while reading the stream: {exc}")
+    return StreamConnectionError(f"reading the stream failed: {exc!r}")
+
+
+def _is_read_timeout(exc: BaseException) -> bool:
+    seen = 0
+    cur: BaseException | None = exc
+    while cur is not None and seen < 6:
+        if isinstance(cur, (urllib3.exceptions.ReadTimeoutError, requests.exceptions.ReadTimeout)):
+            return True
+        for arg in getattr(cur, "args", ()):
+            if isinstance(arg, (urllib3.exceptions.ReadTimeoutError, socket.timeout)):
+                return True
+        cur = cur.__cause__ or cur.__context__
+        seen += 1
+    return False
+
+
+class Response:
+    """Status, headers and body of a stream's HTTP response."""
+
+    def __init__(self, response: requests.Response, token: CancelToken) -> None:
+        self.status_code = response.status_code
+        self.headers: Mapping[str, str] = {k.lower(): v for k, v in response.headers.items()}
+        self._response = response
+        self._token = token
+        token.attach_response(response.raw)
+        self.body = Body(response, token)
+
+    def read_all(self, limit: int = MAX_ERROR_BODY) -> bytes:
+        """The rest of the body, up to ``limit`` bytes (for error bodies)."""
+        parts = []
+        size = 0
+        while size < limit:
+            data = self.body.read()
+            if not data:
+                break
+            parts.append(data)
+            size += len(data)
+        return b"".join(parts)[:limit]
+
+    def close(self) -> None:
+        self.body.close()
+
+
+class Transport:
+    """A pool of connections shared by the streams of one ``Client``.
+
+    Args:
+        pool_maxsize: connections kept per host.
+        trust_env: read proxy settings from the environment (once per host).
+    """
+
+    def __init__(self, *, pool_maxsize: int = 256, trust_env: bool = True) -> None:
+        session = requests.Session()
+        session.trust_env = False
+        adapter = _Adapter(pool_connections=16, pool_maxsize=pool_maxsize, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        self._session = session
+        self._trust_env = trust_env
+        self._proxies: dict[str, dict[str, str]] = {}
+
+    def __repr__(self) -> str:
+        return f"<Transport trust_env={self._trust_env}>"
+
+    def _proxies_for(self, url: str) -> dict[str, str]:
+        if not self._trust_env:
+            return {}
+        key = url.split("/", 3)[2] if "://" in url else url
+        found = self._proxies.get(key)
+        if found is None:
+            found = self._proxies[key] = dict(requests.utils.get_environ_proxies(url))
+        return found
+
+    def send(self, request: HTTPRequest, timeout: Timeout, token: CancelToken) -> Response:
+        """Send ``request`` and return once the response headers arrived.
+
+        Raises:
+            StreamCancelled, ConnectTimeout, ReadTimeout, StreamConnectionError.
+        """
+        headers = request.wire_headers()
+        headers.setdefault("Accept-Encoding", "identity")
+        body = json.dumps(request.body, ensure_ascii=False).encode("utf-8")
+        _local.token = token
+        try:
+            if token.cancelled:
+                raise StreamCancelled(reason=token.reason or "cancelled")
+            response = self._session.request(
+                request.method,
+                request.url,
+                data=body,
+                headers=headers,
+                stream=True,
+                timeout=(timeout.connect, timeout.read),
+                allow_redirects=False,
+                proxies=self._proxies_for(request.url),
+            )
+        except StreamError:
+            raise
+        except requests.exceptions.ConnectTimeout as exc:
+            raise self._cancelled_or(
+                token, ConnectTimeout(f"could not connect within {timeout.connect} s: {exc}")
+            ) from None
+        except requests.exceptions.ReadTimeout:
+            raise self._cancelled_or(
+                token, ReadTimeout(f"no response headers within {timeout.read} s")
+            ) from None
+        except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:
+            raise self._cancelled_or(
+                token, StreamConnectionError(f"request to {_host(request.url)} failed: {exc}")
+            ) from None
+        finally:
+            _local.token = None
+        try:
+            return Response(response, token)
+        except BaseException:
+            token.detach()
+            response.close()
+            raise
+
+    @staticmethod
+    def _cancelled_or(token: CancelToken, error: StreamError) -> StreamError:
+        token.detach()
+        if token.cancelled:
+            return StreamCancelled(reason=token.reason or "cancelled")
+        return error
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def _host(url: str) -> str:
+    return url.split("/", 3)[2] if "://" in url else url

@@ -1,0 +1,328 @@
+"""One thread per stream: transport -> decoder -> codec -> accumulator -> sink.
+
+Theory of operation
+-------------------
+* ``start()`` registers the stream with its sink and the exit registry, arms
+  the ``total``/``first_token`` deadlines and starts the thread.
+* The thread sends the request, then reads the body as it arrives. Each read
+  is framed (SSE or NDJSON), each event decoded by the provider codec, each
+  chunk folded into the accumulator, and the chunks of one read are delivered
+  to the sink as one batch, in order.
+* Failures before the first delivered chunk are retried when retryable
+  (backoff with jitter, ``Retry-After`` honoured, each retry logged at INFO);
+  after the first delivered chunk never, so no chunk is delivered twice.
+* Whatever happens (normal end, HTTP error, dropped connection, timeout,
+  malformed data, a failed handler, cancel, interpreter exit, a bug), the
+  ``finally`` of ``_run`` builds exactly one terminal message: ``Finish``
+  only when a finish reason arrived, otherwise ``Error`` carrying the partial
+  result. Every chunk decoded before a failure is delivered before it.
+* Errors are re-typed at this one boundary: anything raised while the token
+  is cancelled becomes the cancel's own error; keys are scrubbed from texts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import weakref
+from time import perf_counter
+from typing import Any
+
+from ._cancel import CancelToken
+from ._chunk import Chunk
+from ._handle import StreamHandle
+from ._messages import Error, Finish
+from ._registry import register_stream, unregister_stream
+from ._sinks import Sink
+from ._timeout import Timeout, schedule
+from ._transport import Response, Transport
+from .accumulate import Accumulator
+from .errors import (
+    DeadlineExceeded,
+    FirstTokenTimeout,
+    IncompleteStream,
+    ProtocolError,
+    ProviderError,
+    StreamCancelled,
+    StreamError,
+)
+from .ndjson import NDJSONDecoder
+from .providers import HTTPRequest, Provider, ProviderConfig, RequestInput
+from .sse import SSEDecoder
+
+__all__ = ["Worker"]
+
+log = logging.getLogger("streamactors")
+
+_RETRYABLE_PROVIDER_TYPES = frozenset(
+    {"overloaded_error", "api_error", "server_error", "internal_error", "rate_limit_error",
+     "timeout_error", "service_unavailable"}
+)
+MAX_RETRY_AFTER = 60.0
+
+
+class Worker:
+    """Runs one stream on its own thread. Build it, then ``start()`` it."""
+
+    def __init__(
+        self,
+        handle: StreamHandle,
+        *,
+        provider: Provider,
+        config: ProviderConfig,
+        request: RequestInput,
+        http_request: HTTPRequest,
+        transport: Transport,
+        sink: Sink,
+        timeout: Timeout,
+        max_retries: int,
+        max_event_bytes: int,
+    ) -> None:
+        self.handle = handle
+        self._provider = provider
+        self._config = config
+        self._request = request
+        self._http = http_request
+        self._transport = transport
+        self._sink = sink
+        self._timeout = timeout
+        self._max_retries = max_retries
+        self._max_event_bytes = max_event_bytes
+        self._acc = Accumulator(config.provider, config.model)
+        self._t0 = 0.0
+        self._first_at: float | None = None
+        self._retries = 0
+
+    def start(self) -> None:
+        """Open the sink and start the thread (``StreamCancelled`` if the
+        target refuses the stream)."""
+        handle = self.handle
+        self._sink.open(handle)
+        thread = threading.Thread(target=self._run, name=f"streamactors-{handle.id}")
+        handle._thread = thread
+        register_stream(handle)
+        self._t0 = perf_counter()
+        self._arm_deadlines()
+        try:
+            thread.start()
+        except BaseException:
+            unregister_stream(handle)
+            raise
+
+    def _arm_deadlines(self) -> None:
+        ref = weakref.ref(self)
+        if self._timeout.total is not None:
+            schedule(self._timeout.total, lambda: _expire(ref, "total"))
+        if self._timeout.first_token is not None:
+            schedule(self._timeout.first_token, lambda: _expire(ref, "first_token"))
+
+    # -- the thread ----------------------------------------------------------
+
+    def _run(self) -> None:
+        handle = self.handle
+        token = handle._token
+        error: StreamError | None = None
+        try:
+            self._stream(token)
+        except StreamError as exc:
+            error = exc
+        except BaseException as exc:  # a bug must still end the stream properly
+            log.error("%s: internal error in the worker", handle.id, exc_info=True)
+            error = StreamError(f"internal error in the stream worker: {exc!r}")
+            error.__cause__ = exc
+        finally:
+            if error is not None and token.cancelled:
+                error = self._cancel_error(token, error)
+            self._end(error)
+
+    def _end(self, error: StreamError | None) -> None:
+        handle = self.handle
+        end = perf_counter()
+        ttft = self._first_at - self._t0 if self._first_at is not None else None
+        result = self._acc.result(
+            time_to_first_token=ttft,
+            duration=end - self._t0,
+            retries=self._retries,
+            route=handle.route,
+        )
+        message: Error | Finish
+        if error is None:
+            message = Finish(handle, result)
+        else:
+            error.partial = result
+            error.retries = self._retries
+            if error.provider is None:
+                error.provider = self._config.provider
+            _scrub(error, self._config)
+            message = Error(handle, error)
+        try:
+            self._sink.terminal(message)
+        finally:
+            handle._finish(result if error is None else None, error)
+            unregister_stream(handle)
+
+    def _cancel_error(self, token: CancelToken, original: StreamError) -> StreamError:
+        reason = token.reason or "cancelled"
+        err: StreamError
+        if reason == "total":
+            err = DeadlineExceeded(f"{self.handle.id}: stream exceeded its total deadline "
+                                   f"of {self._timeout.total} s")
+        elif reason == "first_token":
+            err = FirstTokenTimeout(f"{self.handle.id}: no data within the first_token "
+                                    f"deadline of {self._timeout.first_token} s")
+        elif isinstance(original, StreamCancelled):
+            return original
+        else:
+            err = StreamCancelled(f"{self.handle.id} cancelled ({reason})", reason=reason)
+            if token.cause is not None:
+                err.__cause__ = token.cause
+        err.__context__ = original
+        return err
+
+    def _stream(self, token: CancelToken) -> None:
+        attempt = 0
+        while True:
+            try:
+                self._attempt(token)
+                return
+            except StreamError as exc:
+                if token.cancelled or self._acc.chunks or attempt >= self._max_retries:
+                    raise
+                if not _retryable(exc):
+                    raise
+                delay = _backoff(attempt, getattr(exc, "retry_after", None))
+                attempt += 1
+                self._retries = attempt
+                log.info(
+                    "%s: retry %d of %d in %.2f s after %s: %s",
+                    self.handle.id, attempt, self._max_retries, delay, type(exc).__name__,
+                    _scrub_text(str(exc), self._config),
+                )
+                if token.wait(delay):
+                    raise StreamCancelled(reason=token.reason or "cancelled") from None
+
+    def _attempt(self, token: CancelToken) -> None:
+        response = self._transport.send(self._http, self._timeout, token)
+        try:
+            status = response.status_code
+            if not 200 <= status < 300:
+                body = response.read_all()
+                raise self._provider.error_from_response(status, response.headers, body)
+            self._check_content_type(response)
+            self._read(response, token)
+        finally:
+            response.close()
+
+    def _check_content_type(self, response: Response) -> None:
+        ctype = response.headers.get("content-type", "").lower()
+        if self._http.framing != "sse" or not ctype or "event-stream" in ctype:
+            return
+        if "html" in ctype:
+            body = response.read_all(64 * 1024).decode("utf-8", "replace")
+            raise ProtocolError(
+                f"expected an event stream, got {ctype} (an error page from a proxy?)",
+                payload=body,
+            )
+        if "json" in ctype:
+            body = response.read_all().decode("utf-8", "replace")
+            try:
+                data = json.loads(body)
+            except ValueError:
+                data = None
+            err = data.get("error") if isinstance(data, dict) else None
+            if err:
+                message = err.get("message") if isinstance(err, dict) else str(err)
+                raise ProviderError(f"{self._config.provider} reported an error: {message}",
+                                    provider_message=message, body=body)
+            raise ProtocolError(f"expected an event stream, got {ctype}", payload=body)
+
+    def _read(self, response: Response, token: CancelToken) -> None:
+        feed = self._provider.new_decoder(self._request).feed
+        sse = self._http.framing == "sse"
+        framer: SSEDecoder | NDJSONDecoder = (
+            SSEDecoder(self._max_event_bytes) if sse else NDJSONDecoder(self._max_event_bytes)
+        )
+        frame = framer.feed
+        read = response.body.read
+        while True:
+            data = read()
+            if not data:
+                break
+            events = frame(data)
+            if events:
+                self._decode(events, feed, sse)
+            if token.cancelled:
+                raise StreamCancelled(reason=token.reason or "cancelled")
+        tail = framer.close()
+        if tail:
+            self._decode(tail, feed, sse)
+        if not self._acc.complete:
+            if self._acc.chunks:
+                raise IncompleteStream(
+                    f"{self.handle.id}: the stream ended before any finish reason "
+                    f"(after {self._acc.chunks} chunks): the answer is cut"
+                )
+            raise IncompleteStream(f"{self.handle.id}: the server closed the stream without "
+                                   "sending any data")
+
+    def _decode(self, events: list[Any], feed: Any, sse: bool) -> None:
+        batch: list[Chunk] = []
+        add = self._acc.add
+        append = batch.append
+        try:
+            if sse:
+                for ev in events:
+                    for c in feed(ev.data, ev.event):
+                        add(c)
+                        append(c)
+            else:
+                for line in events:
+                    for c in feed(line):
+                        add(c)
+                        append(c)
+        finally:
+            if batch:
+                if self._first_at is None:
+                    self._first_at = perf_counter()
+                self._sink.deliver(self.handle, batch)
+
+
+def _expire(ref: weakref.ref[Worker], reason: str) -> None:
+    worker = ref()
+    if worker is None or worker.handle.done():
+        return
+    if reason == "first_token" and worker._first_at is not None:
+        return
+    worker.handle._token.cancel(reason)
+
+
+def _retryable(exc: StreamError) -> bool:
+    if isinstance(exc, ProviderError):
+        return (exc.type in _RETRYABLE_PROVIDER_TYPES) or (exc.code in _RETRYABLE_PROVIDER_TYPES)
+    return bool(exc.retryable)
+
+
+def _backoff(attempt: int, retry_after: float | None) -> float:
+    if retry_after is not None and 0 <= retry_after <= MAX_RETRY_AFTER:
+        return float(retry_after)
+    base: float = min(8.0, 0.5 * (2.0**attempt))
+    return base * (0.75 + random.random() * 0.25)
+
+
+def _scrub_text(text: str, config: ProviderConfig) -> str:
+    key = config.api_key.reveal() if config.api_key is not None else None
+    if key and key in text:
+        text = text.replace(key, "***")
+    return text
+
+
+def _scrub(error: StreamError, config: ProviderConfig) -> None:
+    if config.api_key is None or not config.api_key.reveal():
+        return
+    for attr in ("message", "provider_message", "body", "payload"):
+        value = getattr(error, attr, None)
+        if isinstance(value, str):
+            setattr(error, attr, _scrub_text(value, config))
+    error.args = tuple(_scrub_text(a, config) if isinstance(a, str) else a for a in error.args)

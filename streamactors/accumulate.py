@@ -1,0 +1,166 @@
+"""Fold chunks into a ``StreamResult``: pure, no I/O, no clocks.
+
+Rules (the same for every provider, since codecs normalize first):
+
+* text, reasoning and refusal concatenate per choice ``index``;
+* tool-call fragments merge by their ``index`` field, never by position in a
+  list: the first ``id``/``name``/``type`` seen for an index is kept (servers that
+  resend them in every fragment do not duplicate them), ``arguments`` text
+  concatenates;
+* the last usage wins (providers send cumulative counts), never a sum;
+* the last non-null finish reason of a choice wins (Gemini may correct it);
+* the stream is ``complete`` once every choice seen has a finish reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._chunk import Chunk, Usage
+from ._result import Choice, StreamResult, ToolCall
+
+__all__ = ["Accumulator"]
+
+
+class _ChoiceState:
+    __slots__ = ("finish", "logprobs", "native", "reasoning", "refusal", "text", "tools")
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.reasoning: list[str] = []
+        self.refusal: list[str] = []
+        # index -> [id, name, type, [argument fragments]]
+        self.tools: dict[int, list[Any]] = {}
+        self.finish: str | None = None
+        self.native: str | None = None
+        self.logprobs: list[Any] | None = None
+
+    def to_choice(self, index: int) -> Choice:
+        tools = tuple(
+            ToolCall(index=i, id=t[0], name=t[1], type=t[2] or "function", arguments="".join(t[3]))
+            for i, t in sorted(self.tools.items())
+        )
+        return Choice(
+            index=index,
+            text="".join(self.text),
+            reasoning="".join(self.reasoning),
+            refusal="".join(self.refusal) if self.refusal else None,
+            tool_calls=tools,
+            finish_reason=self.finish,
+            native_finish_reason=self.native,
+            logprobs=tuple(self.logprobs) if self.logprobs is not None else None,
+        )
+
+
+class Accumulator:
+    """Adds chunks up, one at a time, into what a non-streaming call returns.
+
+    Args:
+        provider: the provider prefix, recorded on the result.
+        model: the requested model, used until a chunk names the serving one.
+    """
+
+    __slots__ = ("_choices", "chunks", "created", "id", "model", "provider", "usage")
+
+    def __init__(self, provider: str | None = None, model: str | None = None) -> None:
+        self._choices: dict[int, _ChoiceState] = {}
+        self.provider = provider
+        self.model = model
+        self.id: str | None = None
+        self.created: int | None = None
+        self.usage: Usage | None = None
+        #: chunks added so far.
+        self.chunks = 0
+
+    def add(self, chunk: Chunk) -> None:
+        """Fold one chunk in."""
+        self.chunks += 1
+        st = self._choices.get(chunk.index)
+        if st is None:
+            st = self._choices[chunk.index] = _ChoiceState()
+        if chunk.text:
+            st.text.append(chunk.text)
+        if chunk.reasoning:
+            st.reasoning.append(chunk.reasoning)
+        if chunk.refusal:
+            st.refusal.append(chunk.refusal)
+        if chunk.tool_calls:
+            tools = st.tools
+            for d in chunk.tool_calls:
+                t = tools.get(d.index)
+                if t is None:
+                    tools[d.index] = [d.id, d.name, d.type, [d.arguments] if d.arguments else []]
+                    continue
+                if t[0] is None and d.id:
+                    t[0] = d.id
+                if t[1] is None and d.name:
+                    t[1] = d.name
+                if d.arguments:
+                    t[3].append(d.arguments)
+        if chunk.finish_reason is not None:
+            st.finish = chunk.finish_reason
+            st.native = chunk.native_finish_reason
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if chunk.logprobs:
+            self._add_logprobs(st, chunk.logprobs)
+        if self.id is None and chunk.id:
+            self.id = chunk.id
+            raw = chunk.raw
+            if isinstance(raw, dict) and isinstance(raw.get("created"), int):
+                self.created = raw["created"]
+        if chunk.model:
+            self.model = chunk.model
+
+    @staticmethod
+    def _add_logprobs(st: _ChoiceState, logprobs: Any) -> None:
+        if st.logprobs is None:
+            st.logprobs = []
+        if isinstance(logprobs, dict) and isinstance(logprobs.get("content"), list):
+            st.logprobs.extend(logprobs["content"])
+        elif isinstance(logprobs, dict) and "content" in logprobs:
+            pass  # {"content": null, "refusal": ...}: nothing to keep
+        else:
+            st.logprobs.append(logprobs)
+
+    @property
+    def complete(self) -> bool:
+        """True once every choice seen so far has a finish reason."""
+        return bool(self._choices) and all(
+            st.finish is not None for st in self._choices.values()
+        )
+
+    @property
+    def finished_any(self) -> bool:
+        """True once any choice has a finish reason."""
+        return any(st.finish is not None for st in self._choices.values())
+
+    def text(self, index: int = 0) -> str:
+        """The text of one choice so far."""
+        st = self._choices.get(index)
+        return "".join(st.text) if st else ""
+
+    def result(
+        self,
+        *,
+        time_to_first_token: float | None = None,
+        duration: float | None = None,
+        retries: int = 0,
+        route: str | None = None,
+        usage: Usage | None = None,
+    ) -> StreamResult:
+        """The ``StreamResult`` of everything added so far."""
+        choices = tuple(st.to_choice(i) for i, st in sorted(self._choices.items()))
+        return StreamResult(
+            id=self.id,
+            model=self.model,
+            provider=self.provider,
+            created=self.created,
+            choices=choices or (Choice(),),
+            usage=usage if usage is not None else self.usage,
+            time_to_first_token=time_to_first_token,
+            duration=duration,
+            chunks=self.chunks,
+            retries=retries,
+            route=route,
+        )

@@ -1,0 +1,368 @@
+"""The public entry points: ``chat``, ``complete``, ``stream``, ``astream`` and
+the ``Client`` that holds their defaults and the connection pool."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+from ._chunk import Chunk
+from ._client import StreamingClient
+from ._handle import StreamHandle
+from ._messages import Message
+from ._result import StreamResult
+from ._sinks import CallableSink, Channel, PutSink, Sink
+from ._timeout import Timeout
+from ._transport import Transport
+from ._worker import Worker
+from .errors import ConfigurationError, StreamCancelled
+from .providers import RequestInput, Secret, resolve
+from .sse import DEFAULT_MAX_EVENT_BYTES
+
+__all__ = ["ChunkStream", "Client", "astream", "chat", "complete", "default_client", "stream"]
+
+#: Chunks buffered by ``stream()`` before the worker waits for the consumer.
+STREAM_BUFFER = 4096
+DEFAULT_MAX_RETRIES = 2
+
+StreamTarget = Any  # StreamingClient | object with put() | Callable[[Message], Any] | None
+
+
+def _check_messages(messages: Any) -> tuple[Mapping[str, Any], ...]:
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
+        raise ConfigurationError(
+            "messages must be a list of {'role': ..., 'content': ...} dicts, got "
+            f"{type(messages).__name__}; for a single prompt use "
+            "[{'role': 'user', 'content': prompt}]"
+        )
+    if not messages:
+        raise ConfigurationError("messages is empty: give at least one message")
+    for i, m in enumerate(messages):
+        if not isinstance(m, Mapping) or not isinstance(m.get("role"), str):
+            raise ConfigurationError(f"messages[{i}] must be a dict with a 'role', got {m!r:.80}")
+    return tuple(messages)
+
+
+def _make_sink(stream_to: StreamTarget) -> tuple[Sink, Channel | None]:
+    if stream_to is None:
+        channel = Channel()
+        return channel, channel
+    if isinstance(stream_to, StreamingClient):
+        return stream_to, None
+    if callable(getattr(stream_to, "put", None)):
+        return PutSink(stream_to), None
+    if callable(stream_to):
+        return CallableSink(stream_to), None
+    hint = " (for a janus.Queue pass queue.sync_q)" if hasattr(stream_to, "sync_q") else ""
+    raise ConfigurationError(
+        "stream_to must be a started StreamingClient, an object with put() (such as "
+        f"queue.Queue), a callable taking one message, or None; got {stream_to!r:.80}{hint}"
+    )
+
+
+class Client:
+    """Defaults and a connection pool shared by many streams.
+
+    Args:
+        base_url: used for every model unless a call gives its own.
+        api_key: used for every model unless a call gives its own.
+        timeout: a number (connect and read seconds) or a ``Timeout``.
+        max_retries: retries before the first chunk (default 2).
+        headers: extra headers on every request.
+        max_event_bytes: largest single SSE event / NDJSON line accepted.
+        pool_maxsize: connections kept per host.
+        trust_env: take proxy settings from the environment.
+        env: where keys and base URLs are looked up (default ``os.environ``).
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        headers: Mapping[str, str] | None = None,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        pool_maxsize: int = 256,
+        trust_env: bool = True,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._base_url = base_url
+        self._api_key = Secret(api_key) if api_key else None
+        self._timeout = Timeout.coerce(timeout)
+        self._max_retries = _check_retries(max_retries)
+        self._headers = dict(headers or {})
+        self._max_event_bytes = max_event_bytes
+        self._env = env
+        self._transport = Transport(pool_maxsize=pool_maxsize, trust_env=trust_env)
+
+    def __repr__(self) -> str:
+        return f"<Client base_url={self._base_url!r} timeout={self._timeout!r}>"
+
+    def close(self) -> None:
+        """Close pooled connections (running streams keep theirs)."""
+        self._transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- entry points ----------------------------------------------------------
+
+    def chat(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        stream_to: StreamTarget = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+        api: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **params: Any,
+    ) -> StreamHandle:
+        """Start streaming a chat answer; returns its ``StreamHandle`` at once.
+
+        Args:
+            model: ``provider/model``, e.g. ``openai/gpt-4o-mini``.
+            messages: OpenAI-form messages.
+            stream_to: a started ``StreamingClient``, an object with ``put``, a
+                callable taking one message, or None (iterate the handle).
+            base_url, api_key: override the environment.
+            timeout: a number or a ``Timeout``.
+            max_retries: retries before the first chunk.
+            api: ``"responses"`` for the OpenAI Responses API.
+            headers: extra request headers.
+            **params: the request's own fields (temperature, max_tokens, tools...).
+
+        Raises:
+            ConfigurationError: before any request, for bad input.
+        """
+        return self._start(
+            RequestInput("chat", _check_messages(messages), None, _params(params)),
+            model, stream_to, None, base_url, api_key, timeout, max_retries, api, headers,
+        )
+
+    def complete(
+        self,
+        model: str,
+        prompt: str,
+        *,
+        stream_to: StreamTarget = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        **params: Any,
+    ) -> StreamHandle:
+        """Start a legacy text completion (OpenAI ``/completions``, Ollama
+        ``/api/generate``); same messages and handle as ``chat``."""
+        if not isinstance(prompt, str):
+            raise ConfigurationError(f"prompt must be a str, got {type(prompt).__name__}")
+        return self._start(
+            RequestInput("completion", (), prompt, _params(params)),
+            model, stream_to, None, base_url, api_key, timeout, max_retries, None, headers,
+        )
+
+    def stream(
+        self, model: str, messages: Sequence[Mapping[str, Any]], **kwargs: Any
+    ) -> ChunkStream:
+        """Iterate the chunks of a chat answer in plain sync code.
+
+        Takes the same arguments as ``chat`` (except ``stream_to``). The
+        stream's error is raised where it happened, after every chunk before
+        it was yielded. Leaving the loop early cancels the stream.
+        """
+        if "stream_to" in kwargs:
+            raise ConfigurationError("stream() delivers to its iterator; drop stream_to")
+        channel = Channel(STREAM_BUFFER)
+        handle = self._start_kwargs(model, messages, channel, kwargs)
+        return ChunkStream(handle, channel)
+
+    def astream(
+        self, model: str, messages: Sequence[Mapping[str, Any]], **kwargs: Any
+    ) -> AsyncIterator[Chunk]:
+        """Iterate the chunks of a chat answer with ``async for``, through a
+        janus queue. Same arguments and error behaviour as ``stream``."""
+        if "stream_to" in kwargs:
+            raise ConfigurationError("astream() delivers to its iterator; drop stream_to")
+        from ._aio import AsyncChunkStream
+
+        def start(sink: Sink) -> StreamHandle:
+            return self._start_kwargs(model, messages, sink, kwargs)
+
+        # Resolve now so that bad input raises at the call, not at first await.
+        self._prepare(RequestInput("chat", _check_messages(messages), None,
+                                   _params({k: v for k, v in kwargs.items()
+                                            if k not in _CALL_OPTIONS})),
+                      model, kwargs.get("base_url"), kwargs.get("api_key"), kwargs.get("api"),
+                      kwargs.get("headers"))
+        return AsyncChunkStream(start)
+
+    # -- internals ---------------------------------------------------------------
+
+    def _start_kwargs(self, model: str, messages: Any, sink: Sink,
+                      kwargs: dict[str, Any]) -> StreamHandle:
+        opts = {k: kwargs[k] for k in _CALL_OPTIONS if k in kwargs}
+        params = {k: v for k, v in kwargs.items() if k not in _CALL_OPTIONS}
+        return self._start(
+            RequestInput("chat", _check_messages(messages), None, _params(params)),
+            model, None, sink, opts.get("base_url"), opts.get("api_key"), opts.get("timeout"),
+            opts.get("max_retries"), opts.get("api"), opts.get("headers"),
+        )
+
+    def _prepare(self, request: RequestInput, model: str, base_url: str | None,
+                 api_key: str | None, api: str | None,
+                 headers: Mapping[str, str] | None) -> tuple[Any, Any, Any]:
+        provider, config = resolve(
+            model,
+            base_url=base_url or self._base_url,
+            api_key=api_key or self._api_key,
+            api=api,
+            kind=request.kind,
+            headers={**self._headers, **(headers or {})},
+            env=self._env,
+        )
+        return provider, config, provider.build_request(config, request)
+
+    def _start(
+        self,
+        request: RequestInput,
+        model: str,
+        stream_to: StreamTarget,
+        sink: Sink | None,
+        base_url: str | None,
+        api_key: str | None,
+        timeout: Timeout | float | None,
+        max_retries: int | None,
+        api: str | None,
+        headers: Mapping[str, str] | None,
+    ) -> StreamHandle:
+        provider, config, http = self._prepare(request, model, base_url, api_key, api, headers)
+        channel: Channel | None = None
+        if sink is None:
+            sink, channel = _make_sink(stream_to)
+        handle = StreamHandle(model, channel=channel)
+        worker = Worker(
+            handle,
+            provider=provider,
+            config=config,
+            request=request,
+            http_request=http,
+            transport=self._transport,
+            sink=sink,
+            timeout=self._timeout if timeout is None else Timeout.coerce(timeout),
+            max_retries=self._max_retries if max_retries is None else _check_retries(max_retries),
+            max_event_bytes=self._max_event_bytes,
+        )
+        try:
+            worker.start()
+        except StreamCancelled as exc:
+            raise ConfigurationError(
+                f"stream_to {stream_to!r} does not accept streams: {exc.message}; "
+                "start() it first (or use it as a context manager)"
+            ) from None
+        return handle
+
+
+_CALL_OPTIONS = ("base_url", "api_key", "timeout", "max_retries", "api", "headers")
+
+
+def _params(params: dict[str, Any]) -> dict[str, Any]:
+    if params.get("stream", True) is not True:
+        raise ConfigurationError("streamactors always streams: drop stream=False")
+    params.pop("stream", None)
+    return params
+
+
+def _check_retries(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(f"max_retries must be an int >= 0, got {value!r}")
+    return value
+
+
+class ChunkStream:
+    """The iterator ``stream()`` returns: chunks in order, then the stream's
+    error raised if it failed. ``handle`` gives the result afterwards;
+    ``close()`` (or leaving a ``with`` block) cancels a stream still running."""
+
+    def __init__(self, handle: StreamHandle, channel: Channel) -> None:
+        self.handle = handle
+        self._it = channel.chunks(handle)
+
+    def __iter__(self) -> ChunkStream:
+        return self
+
+    def __next__(self) -> Chunk:
+        return next(self._it)
+
+    @property
+    def result(self) -> StreamResult | None:
+        return self.handle.result
+
+    def close(self) -> None:
+        self._it.close()
+        if not self.handle.done():
+            self.handle.cancel()
+
+    def __enter__(self) -> ChunkStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            if not self.handle.done():
+                self.handle.cancel()
+        except Exception:
+            pass
+
+
+_default: Client | None = None
+_default_lock = threading.Lock()
+
+
+def default_client() -> Client:
+    """The process-wide ``Client`` behind the module-level functions."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Client()
+        return _default
+
+
+def chat(model: str, messages: Sequence[Mapping[str, Any]], **kwargs: Any) -> StreamHandle:
+    """``Client.chat`` on the default client."""
+    return default_client().chat(model, messages, **kwargs)
+
+
+def complete(model: str, prompt: str, **kwargs: Any) -> StreamHandle:
+    """``Client.complete`` on the default client."""
+    return default_client().complete(model, prompt, **kwargs)
+
+
+def stream(model: str, messages: Sequence[Mapping[str, Any]], **kwargs: Any) -> ChunkStream:
+    """``Client.stream`` on the default client."""
+    return default_client().stream(model, messages, **kwargs)
+
+
+def astream(
+    model: str, messages: Sequence[Mapping[str, Any]], **kwargs: Any
+) -> AsyncIterator[Chunk]:
+    """``Client.astream`` on the default client."""
+    return default_client().astream(model, messages, **kwargs)
+
+
+Handler = Callable[[Message], Any]
