@@ -25,7 +25,7 @@ class ToolCallDelta(NamedTuple):
     ``arguments`` text, which concatenates into a JSON string.
     """
 
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index on purpose
     id: str | None = None
     name: str | None = None
     arguments: str = ""
@@ -94,7 +94,7 @@ class Chunk(NamedTuple):
     finish_reason: str | None = None
     native_finish_reason: str | None = None
     usage: Usage | None = None
-    index: int = 0
+    index: int = 0  # type: ignore[assignment]  # shadows tuple.index on purpose
     raw: Any = None
     refusal: str | None = None
     id: str | None = None

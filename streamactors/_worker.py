@@ -27,6 +27,8 @@ import logging
 import random
 import threading
 import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
@@ -52,7 +54,7 @@ from .ndjson import NDJSONDecoder
 from .providers import HTTPRequest, Provider, ProviderConfig, RequestInput
 from .sse import SSEDecoder
 
-__all__ = ["Worker"]
+__all__ = ["Plan", "Worker"]
 
 log = logging.getLogger("streamactors")
 
@@ -63,6 +65,27 @@ _RETRYABLE_PROVIDER_TYPES = frozenset(
 MAX_RETRY_AFTER = 60.0
 
 
+@dataclass(frozen=True)
+class Plan:
+    """One way to serve the stream: a provider, its config and request.
+
+    A router gives several (a route and its fallbacks); they are tried in
+    order, moving on only while nothing has been delivered.
+
+    Attributes:
+        route: the router route name, recorded on the result.
+        gate: a semaphore bounding concurrent streams of this route; the
+            worker holds it while streaming (``handle.waiting`` while blocked).
+    """
+
+    provider: Provider
+    config: ProviderConfig
+    request: RequestInput
+    http_request: HTTPRequest
+    route: str | None = None
+    gate: threading.Semaphore | None = None
+
+
 class Worker:
     """Runs one stream on its own thread. Build it, then ``start()`` it."""
 
@@ -70,30 +93,34 @@ class Worker:
         self,
         handle: StreamHandle,
         *,
-        provider: Provider,
-        config: ProviderConfig,
-        request: RequestInput,
-        http_request: HTTPRequest,
+        plans: Sequence[Plan],
         transport: Transport,
         sink: Sink,
         timeout: Timeout,
         max_retries: int,
         max_event_bytes: int,
     ) -> None:
+        if not plans:
+            raise ValueError("a worker needs at least one plan")
         self.handle = handle
-        self._provider = provider
-        self._config = config
-        self._request = request
-        self._http = http_request
+        self._plans = tuple(plans)
+        self._use(self._plans[0])
         self._transport = transport
         self._sink = sink
         self._timeout = timeout
         self._max_retries = max_retries
         self._max_event_bytes = max_event_bytes
-        self._acc = Accumulator(config.provider, config.model)
+        self._acc = Accumulator(self._config.provider, self._config.model)
         self._t0 = 0.0
         self._first_at: float | None = None
         self._retries = 0
+
+    def _use(self, plan: Plan) -> None:
+        self._provider = plan.provider
+        self._config = plan.config
+        self._request = plan.request
+        self._http = plan.http_request
+        self.handle.route = plan.route
 
     def start(self) -> None:
         """Open the sink and start the thread (``StreamCancelled`` if the
@@ -182,6 +209,39 @@ class Worker:
         return err
 
     def _stream(self, token: CancelToken) -> None:
+        last = len(self._plans) - 1
+        for i, plan in enumerate(self._plans):
+            self._use(plan)
+            if i:
+                self._acc = Accumulator(plan.config.provider, plan.config.model)
+            try:
+                self._gated(plan, token)
+                return
+            except StreamError as exc:
+                if i == last or token.cancelled or self._acc.chunks:
+                    raise
+                log.info("%s: route %s failed before any data (%s); falling back to %s",
+                         self.handle.id, plan.route, type(exc).__name__, self._plans[i + 1].route)
+
+    def _gated(self, plan: Plan, token: CancelToken) -> None:
+        gate = plan.gate
+        if gate is None:
+            self._retrying(token)
+            return
+        if not gate.acquire(blocking=False):
+            self.handle.waiting = True
+            try:
+                while not gate.acquire(timeout=0.05):
+                    if token.cancelled:
+                        raise StreamCancelled(reason=token.reason or "cancelled")
+            finally:
+                self.handle.waiting = False
+        try:
+            self._retrying(token)
+        finally:
+            gate.release()
+
+    def _retrying(self, token: CancelToken) -> None:
         attempt = 0
         while True:
             try:
@@ -194,7 +254,7 @@ class Worker:
                     raise
                 delay = _backoff(attempt, getattr(exc, "retry_after", None))
                 attempt += 1
-                self._retries = attempt
+                self._retries += 1
                 log.info(
                     "%s: retry %d of %d in %.2f s after %s: %s",
                     self.handle.id, attempt, self._max_retries, delay, type(exc).__name__,

@@ -16,7 +16,7 @@ from ._result import StreamResult
 from ._sinks import CallableSink, Channel, PutSink, Sink
 from ._timeout import Timeout
 from ._transport import Transport
-from ._worker import Worker
+from ._worker import Plan, Worker
 from .errors import ConfigurationError, StreamCancelled
 from .providers import RequestInput, Secret, resolve
 from .sse import DEFAULT_MAX_EVENT_BYTES
@@ -256,10 +256,7 @@ class Client:
         handle = StreamHandle(model, channel=channel)
         worker = Worker(
             handle,
-            provider=provider,
-            config=config,
-            request=request,
-            http_request=http,
+            plans=[Plan(provider, config, request, http)],
             transport=self._transport,
             sink=sink,
             timeout=self._timeout if timeout is None else Timeout.coerce(timeout),

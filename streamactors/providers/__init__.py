@@ -106,7 +106,8 @@ def _make(spec: str, prefix: str) -> Provider:
     module = importlib.import_module(f"{__name__}.{module_name}")
     if module_name == "openai_chat":
         return _openai_chat_variant(module, attr, prefix)
-    provider: Provider = getattr(module, attr)()
+    factory = getattr(module, attr)
+    provider: Provider = factory(prefix) if module_name == "openai_completions" else factory()
     return provider
 
 
