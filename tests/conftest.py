@@ -1,0 +1,51 @@
+"""Suite-wide fixtures: the loopback server, and a guard that fails any test
+leaving a stream worker or actor thread alive, or an exception raised in a
+thread that nobody saw."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest_plugins = ["streamactors.testing.pytest_plugin"]
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO.parent / "shared" / "fixtures" / "recorded"
+
+
+def _ours() -> list[threading.Thread]:
+    return [
+        t for t in threading.enumerate()
+        if t.name.startswith("streamactors-") and not t.daemon and t.is_alive()
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_threads() -> Iterator[None]:
+    before = set(_ours())
+    errors: list[Any] = []
+    old_hook = threading.excepthook
+    threading.excepthook = errors.append
+    try:
+        yield
+    finally:
+        threading.excepthook = old_hook
+    deadline = time.monotonic() + 3.0
+    leaked = [t for t in _ours() if t not in before]
+    while leaked and time.monotonic() < deadline:
+        time.sleep(0.01)
+        leaked = [t for t in _ours() if t not in before]
+    assert not leaked, f"threads left alive by the test: {[t.name for t in leaked]}"
+    assert not errors, f"uncaught exceptions in threads: {[e.exc_value for e in errors]}"
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    if not FIXTURES.is_dir():
+        pytest.skip(f"recorded fixtures not found at {FIXTURES}")
+    return FIXTURES

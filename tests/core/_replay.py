@@ -1,0 +1,47 @@
+"""Replay recorded bytes through framing -> codec -> accumulator, no sockets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from streamactors import Chunk, StreamResult
+from streamactors.accumulate import Accumulator
+from streamactors.errors import StreamError
+from streamactors.ndjson import NDJSONDecoder
+from streamactors.providers import Provider, RequestInput
+from streamactors.sse import SSEDecoder
+
+
+@dataclass
+class Replay:
+    chunks: list[Chunk] = field(default_factory=list)
+    result: StreamResult | None = None
+    error: StreamError | None = None
+    complete: bool = False
+
+
+def replay(provider: Provider, data: bytes, pieces: Sequence[int] = ()) -> Replay:
+    """Feed ``data`` (split at the offsets in ``pieces``) through ``provider``."""
+    framer = SSEDecoder() if provider.framing == "sse" else NDJSONDecoder()
+    decoder = provider.new_decoder(RequestInput())
+    acc = Accumulator(provider.name)
+    out = Replay()
+    bounds = [0, *pieces, len(data)]
+    try:
+        for a, b in zip(bounds, bounds[1:]):
+            events = list(framer.feed(data[a:b]))
+            for ev in events:
+                chunks = decoder.feed(ev.data, ev.event) if provider.framing == "sse" else decoder.feed(ev)
+                for c in chunks:
+                    acc.add(c)
+                    out.chunks.append(c)
+        for ev in framer.close():
+            for c in (decoder.feed(ev.data, ev.event) if provider.framing == "sse" else decoder.feed(ev)):
+                acc.add(c)
+                out.chunks.append(c)
+    except StreamError as exc:
+        out.error = exc
+    out.result = acc.result()
+    out.complete = acc.complete
+    return out
