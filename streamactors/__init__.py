@@ -59,7 +59,6 @@ from .errors import StreamTimeout as StreamTimeout
 from .errors import UnprocessableEntityError as UnprocessableEntityError
 
 __all__ = [
-    "FINISH_REASONS",
     "Accumulator",
     "AuthenticationError",
     "BadRequestError",
@@ -73,6 +72,7 @@ __all__ = [
     "Data",
     "DeadlineExceeded",
     "Error",
+    "FINISH_REASONS",
     "Finish",
     "FirstTokenTimeout",
     "HTTPStatusError",

@@ -1,0 +1,111 @@
+"""Transport: our chunked-body decoder, connection reuse, and the fallback
+read path when urllib3's internals are not what we expect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import streamactors as sa
+from streamactors import _transport
+from streamactors._transport import _Dechunker
+from streamactors.errors import ProtocolError
+from streamactors.testing import LoopbackServer, Script
+
+MSGS = [{"role": "user", "content": "hi"}]
+
+
+def _chunked(pieces: list[bytes], trailers: bytes = b"") -> bytes:
+    body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces if p)
+    return body + b"0\r\n" + trailers + b"\r\n"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pieces=st.lists(st.binary(min_size=1, max_size=40), max_size=12),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=20),
+    trailers=st.sampled_from([b"", b"X-Trailer: 1\r\n"]),
+)
+def test_dechunker_any_split(pieces: list[bytes], cuts: list[int], trailers: bytes) -> None:
+    wire = _chunked(pieces, trailers)
+    bounds = sorted({0, len(wire), *(c for c in cuts if c < len(wire))})
+    d = _Dechunker()
+    out = b"".join(d.feed(wire[a:b]) for a, b in zip(bounds, bounds[1:]))
+    assert out == b"".join(pieces)
+    assert d.done
+
+
+def test_dechunker_extensions_and_errors() -> None:
+    d = _Dechunker()
+    assert d.feed(b"3;ext=1\r\nabc\r\n0\r\n\r\n") == b"abc" and d.done
+    with pytest.raises(ProtocolError):
+        _Dechunker().feed(b"zz\r\nabc\r\n")
+    with pytest.raises(ProtocolError):
+        _Dechunker().feed(b"2\r\nabc\r\n")
+    with pytest.raises(ProtocolError):
+        _Dechunker().feed(b"1" * 5000)
+
+
+@pytest.mark.timeout(20)
+def test_connections_are_reused(loopback_server: LoopbackServer) -> None:
+    url = loopback_server.url("openai")
+    with sa.Client(base_url=url, api_key="k", env={}) as client:
+        for _ in range(5):
+            client.chat("openai/m", MSGS).wait(10)
+    assert loopback_server.connections_total == 1
+
+
+@pytest.mark.timeout(20)
+def test_error_bodies_keep_the_connection(loopback_server: LoopbackServer) -> None:
+    from streamactors.testing import Fault
+
+    url = loopback_server.url("openai")
+    with sa.Client(base_url=url, api_key="k", env={}, max_retries=0) as client:
+        loopback_server.push(Script(fault=Fault("http_error", status=400)))
+        with pytest.raises(sa.BadRequestError):
+            client.chat("openai/m", MSGS).wait(10)
+        client.chat("openai/m", MSGS).wait(10)
+    assert loopback_server.connections_total == 1
+
+
+@pytest.mark.timeout(20)
+def test_fallback_read_path(loopback_server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If urllib3 internals change, bodies are read through urllib3 instead."""
+    monkeypatch.setattr(_transport, "_open_body", lambda raw: (None, None, None))
+    url = loopback_server.url("openai")
+    r = sa.chat("openai/m", MSGS, base_url=url, api_key="k").wait(10)
+    assert r.text == Script().text
+
+
+@pytest.mark.timeout(20)
+def test_gzip_body_is_decoded(loopback_server: LoopbackServer) -> None:
+    from streamactors.testing import Fault
+
+    loopback_server.push(Script(fault=Fault("gzip")))
+    r = sa.chat("openai/m", MSGS, base_url=loopback_server.url("openai"), api_key="k").wait(10)
+    assert r.text == Script().text
+
+
+def test_open_body_reaches_the_socket_file(loopback_server: LoopbackServer) -> None:
+    """Pins the urllib3/http.client internals the fast path relies on."""
+    import requests
+
+    seen: list[Any] = []
+    real = _transport._open_body
+
+    def spy(raw: Any) -> Any:
+        out = real(raw)
+        seen.append(out)
+        return out
+
+    _transport._open_body = spy  # type: ignore[assignment]
+    try:
+        sa.chat("openai/m", MSGS, base_url=loopback_server.url("openai"), api_key="k").wait(10)
+    finally:
+        _transport._open_body = real  # type: ignore[assignment]
+    file, dechunker, remaining = seen[0]
+    assert file is not None and dechunker is not None and remaining is None
+    assert requests.__version__
