@@ -102,7 +102,8 @@ class AsyncChunkStream:
                     continue
                 self._buffer = item
                 self._pos = 1
-                return item[0]
+                first: Chunk = item[0]
+                return first
             self._ended = True
             await self._close_queue()
             if isinstance(item, Error):

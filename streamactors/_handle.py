@@ -60,7 +60,10 @@ class StreamHandle:
         self._channel = channel
 
     def __repr__(self) -> str:
-        state = "done" if self._done.is_set() else "cancelling" if self._token.cancelled else "running"
+        if self._done.is_set():
+            state = "done"
+        else:
+            state = "cancelling" if self._token.cancelled else "running"
         return f"<StreamHandle {self.id} {self.model} {state}>"
 
     def cancel(self) -> bool:

@@ -4,7 +4,7 @@ any number of ``Data``, then exactly one ``Error`` or ``Finish``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from ._chunk import Chunk
 from ._result import StreamResult
@@ -40,4 +40,4 @@ class Finish:
     result: StreamResult
 
 
-Message = Union[Data, Error, Finish]
+Message = Data | Error | Finish

@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._chunk import Chunk
@@ -193,7 +193,7 @@ class Channel:
                 yield item
                 return
 
-    def chunks(self, handle: StreamHandle) -> Iterator[Chunk]:
+    def chunks(self, handle: StreamHandle) -> Generator[Chunk, None, None]:
         """Chunks in order; the stream's error is raised after the last one."""
         ended = False
         try:

@@ -78,7 +78,7 @@ _POOLS = {"http": _TrackedHTTPPool, "https": _TrackedHTTPSPool}
 class _Adapter(requests.adapters.HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _POOLS  # type: ignore[attr-defined]
+        self.poolmanager.pool_classes_by_scheme = _POOLS
 
     def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
         manager = super().proxy_manager_for(proxy, **kwargs)
@@ -195,7 +195,7 @@ class Body:
                 data = self._raw.read1(_READ_SIZE, decode_content=False)
                 if not data:
                     self._finished = True
-                return data  # type: ignore[no-any-return]
+                return data
             dechunker = self._dechunker
             while True:
                 if self._remaining is not None:

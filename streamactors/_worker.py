@@ -50,6 +50,7 @@ from .errors import (
     StreamCancelled,
     StreamError,
 )
+from .metrics import stream_ended
 from .ndjson import NDJSONDecoder
 from .providers import HTTPRequest, Provider, ProviderConfig, RequestInput
 from .sse import SSEDecoder
@@ -174,6 +175,9 @@ class Worker:
             retries=self._retries,
             route=handle.route,
         )
+        config = self._config  # metrics record + estimated usage; never raises
+        result = stream_ended(handle, f"{config.provider}/{config.model}", config.provider,
+                              self._request, result, error)
         message: Error | Finish
         if error is None:
             message = Finish(handle, result)

@@ -4,7 +4,7 @@ the ``Client`` that holds their defaults and the connection pool."""
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -250,13 +250,27 @@ class Client:
         headers: Mapping[str, str] | None,
     ) -> StreamHandle:
         provider, config, http = self._prepare(request, model, base_url, api_key, api, headers)
+        return self._start_plans(
+            [Plan(provider, config, request, http)], model, stream_to, sink, timeout, max_retries
+        )
+
+    def _start_plans(
+        self,
+        plans: Sequence[Plan],
+        model: str,
+        stream_to: StreamTarget,
+        sink: Sink | None,
+        timeout: Timeout | float | None,
+        max_retries: int | None,
+    ) -> StreamHandle:
+        """Start one worker over ``plans`` (tried in order; used by ``Router``)."""
         channel: Channel | None = None
         if sink is None:
             sink, channel = _make_sink(stream_to)
         handle = StreamHandle(model, channel=channel)
         worker = Worker(
             handle,
-            plans=[Plan(provider, config, request, http)],
+            plans=plans,
             transport=self._transport,
             sink=sink,
             timeout=self._timeout if timeout is None else Timeout.coerce(timeout),
@@ -296,7 +310,7 @@ class ChunkStream:
 
     def __init__(self, handle: StreamHandle, channel: Channel) -> None:
         self.handle = handle
-        self._it = channel.chunks(handle)
+        self._it: Generator[Chunk, None, None] = channel.chunks(handle)
 
     def __iter__(self) -> ChunkStream:
         return self

@@ -163,7 +163,8 @@ def _content_parts(content: list[Any]) -> tuple[str | None, str | None]:
                 reasoning.append(inner)
             elif isinstance(inner, list):
                 reasoning.extend(
-                    p["text"] for p in inner if isinstance(p, dict) and isinstance(p.get("text"), str)
+                    p["text"] for p in inner
+                    if isinstance(p, dict) and isinstance(p.get("text"), str)
                 )
     return ("".join(text) or None), ("".join(reasoning) or None)
 
