@@ -1,0 +1,101 @@
+"""Test helpers for the Anthropic, Gemini and Ollama codecs: frame recorded
+bodies with the library's own SSE / NDJSON decoders, feed the codec, fold the
+chunks with the library's ``Accumulator``.
+
+Recorded streams live beside the repository in ``../shared/fixtures/recorded``;
+tests that need them skip with a message naming the missing path.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streamactors._chunk import Chunk
+from streamactors._result import StreamResult
+from streamactors.accumulate import Accumulator
+from streamactors.errors import StreamError
+from streamactors.ndjson import NDJSONDecoder
+from streamactors.providers._base import StreamDecoder
+from streamactors.sse import SSEDecoder
+
+RECORDED = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "recorded"
+
+
+def recorded(relative: str) -> bytes:
+    """The bytes of a recorded stream, or a skip when the fixtures are absent."""
+    path = RECORDED / relative
+    if not path.is_file():
+        pytest.skip(f"recorded fixture {path} not found (expected at <repo>/../shared)")
+    return path.read_bytes()
+
+
+def recorded_names(provider: str) -> list[str]:
+    """``provider/<file>`` of every recorded stream of a provider (empty if absent)."""
+    folder = RECORDED / provider
+    if not folder.is_dir():
+        return []
+    return sorted(f"{provider}/{p.name}" for p in folder.iterdir() if p.is_file())
+
+
+def _pieces(body: bytes, size: int) -> list[bytes]:
+    return [body[i:i + size] for i in range(0, len(body), size)] if size else [body]
+
+
+def sse_events(body: bytes, piece: int = 0) -> list[tuple[str, str]]:
+    """(event name, data) of every event of an SSE body, fed in ``piece``-byte reads."""
+    decoder = SSEDecoder()
+    events = []
+    for part in _pieces(body, piece):
+        events.extend(decoder.feed(part))
+    events.extend(decoder.close())
+    return [(e.event or "message", e.data) for e in events]
+
+
+def ndjson_lines(body: bytes, piece: int = 0) -> list[tuple[str, str]]:
+    """("message", line) of every line of an NDJSON body."""
+    decoder = NDJSONDecoder()
+    lines = []
+    for part in _pieces(body, piece):
+        lines.extend(decoder.feed(part))
+    lines.extend(decoder.close())
+    return [("message", line) for line in lines]
+
+
+@dataclass
+class Replay:
+    """What replaying one stream produced."""
+
+    chunks: list[Chunk] = field(default_factory=list)
+    error: StreamError | None = None
+    fed: int = 0
+    acc: Accumulator = field(default_factory=Accumulator)
+
+    @property
+    def result(self) -> StreamResult:
+        return self.acc.result()
+
+
+def replay(decoder: StreamDecoder, events: list[tuple[str, str]]) -> Replay:
+    """Feed events in order, folding chunks; stop at the first error raised."""
+    out = Replay()
+    for name, data in events:
+        out.fed += 1
+        try:
+            chunks = decoder.feed(data, name)
+        except StreamError as exc:
+            out.error = exc
+            break
+        for chunk in chunks:
+            out.chunks.append(chunk)
+            out.acc.add(chunk)
+    return out
+
+
+def lines(*payloads: dict[str, Any]) -> list[tuple[str, str]]:
+    """Hand-written NDJSON lines."""
+    return [("message", json.dumps(p)) for p in payloads]
