@@ -1,0 +1,202 @@
+"""However the bytes are cut into reads, SSEDecoder yields the same events,
+and those are the events a plain reading of the spec gives."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streamactors.sse import ServerSentEvent, SSEDecoder
+
+# --- a slow, obvious implementation of the spec, as the oracle ----------------
+
+_LINE_END = re.compile("\r\n|\r|\n")
+
+
+def reference(body: bytes) -> tuple[list[ServerSentEvent], str, int | None]:
+    """Events, last event ID and retry of a complete body, straight from the spec."""
+    text = body.decode("utf-8", "replace")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = _LINE_END.split(text)
+    lines.pop()  # the unterminated last line (or "") never counts
+    events: list[ServerSentEvent] = []
+    data, event_type, id_buffer, last_id = "", "", "", ""
+    retry: int | None = None
+    event_retry: int | None = None
+    for line in lines:
+        if line == "":
+            last_id = id_buffer
+            if data:
+                events.append(
+                    ServerSentEvent(event_type or "message", data[:-1], id_buffer, event_retry)
+                )
+            data, event_type, event_retry = "", "", None
+            continue
+        if line.startswith(":"):
+            continue
+        name, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            data += value + "\n"
+        elif name == "event":
+            event_type = value
+        elif name == "id" and "\0" not in value:
+            id_buffer = value
+        elif name == "retry" and value and all(c in "0123456789" for c in value):
+            retry = event_retry = int(value)
+    return events, last_id, retry
+
+
+def run(pieces: list[bytes]) -> tuple[list[ServerSentEvent], str, int | None]:
+    decoder = SSEDecoder()
+    events: list[ServerSentEvent] = []
+    for piece in pieces:
+        events += decoder.feed(piece)
+    events += decoder.close()
+    return events, decoder.last_event_id, decoder.retry
+
+
+def cut(body: bytes, points: list[int]) -> list[bytes]:
+    bounds = [0, *sorted(p % (len(body) + 1) for p in points), len(body)]
+    return [body[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+# --- generated streams ---------------------------------------------------------
+
+_value_text = st.text(
+    alphabet=st.sampled_from(
+        [*'ab :,{}"\\0\t', "é", "€", "😀", "\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\ufeff",
+         "\x00"]
+    ),
+    max_size=12,
+)
+_digits = st.sampled_from(["0", "7", "1500", "10a", "-5", "+5", "1.5", " 7", ""])
+
+_line = st.one_of(
+    _value_text.map(lambda v: "data: " + v),
+    _value_text.map(lambda v: "data:" + v),
+    st.just("data"),
+    _value_text.map(lambda v: "event: " + v),
+    _value_text.map(lambda v: "id: " + v),
+    st.just("id"),
+    _digits.map(lambda v: "retry: " + v),
+    _value_text.map(lambda v: ":" + v),
+    st.sampled_from(["Data: x", "data : x", " data: x", "foo: bar", "foo"]),
+    st.just(""),
+    st.just(""),
+).map(str.encode)
+
+_eol = st.sampled_from([b"\n", b"\r", b"\r\n"])
+_raw_bytes = st.sampled_from([b"\xff", b"\xc3", b"\xe2\x82", b"\xef\xbb\xbf", b"\xf0\x9f"])
+
+
+@st.composite
+def streams(draw: st.DrawFn) -> bytes:
+    parts: list[bytes] = []
+    if draw(st.booleans()):
+        parts.append(b"\xef\xbb\xbf")
+    for _ in range(draw(st.integers(0, 14))):
+        parts.append(draw(_line))
+        if draw(st.integers(0, 9)) == 0:
+            parts.append(draw(_raw_bytes))
+        parts.append(draw(_eol))
+    if draw(st.booleans()):
+        parts.append(draw(_line))  # unterminated tail
+    return b"".join(parts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(streams())
+def test_whole_stream_matches_reference(body: bytes) -> None:
+    assert run([body]) == reference(body)
+
+
+@settings(max_examples=300, deadline=None)
+@given(streams(), st.lists(st.integers(min_value=0), max_size=8))
+def test_any_split_matches_whole(body: bytes, points: list[int]) -> None:
+    assert run(cut(body, points)) == run([body])
+
+
+@settings(max_examples=100, deadline=None)
+@given(streams())
+def test_one_byte_at_a_time_matches_whole(body: bytes) -> None:
+    assert run([body[i : i + 1] for i in range(len(body))]) == run([body])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"data: a\r\n\r\n",
+        b"\xef\xbb\xbfdata: \xe2\x82\xac\r\rdata: b\r\n\n",
+        b"id: 1\rdata: x\r\n\r\nretry: 5\r\r",
+    ],
+)
+def test_every_split_point_of_tricky_bodies(body: bytes) -> None:
+    whole = run([body])
+    assert whole[0]  # the bodies do produce events
+    for i in range(len(body) + 1):
+        for j in range(i, len(body) + 1):
+            assert run([body[:i], body[i:j], body[j:]]) == whole, (i, j)
+
+
+# --- recorded streams, every split point ------------------------------------------
+
+
+def _recorded_dir() -> Path | None:
+    repo = Path(__file__).resolve().parents[2]
+    for candidate in (repo.parent / "shared", repo / "shared"):
+        path = candidate / "fixtures" / "recorded"
+        if path.is_dir():
+            return path
+    return None
+
+
+RECORDED = _recorded_dir()
+needs_recorded = pytest.mark.skipif(
+    RECORDED is None, reason="recorded fixtures not found at <repo>/../shared/fixtures/recorded"
+)
+SPLIT_FIXTURES = [
+    "anthropic/03_text_multibyte.sse",
+    "anthropic/09_thinking_then_refusal_synthetic.sse",
+    "gemini/02_text_thinking_model.sse",
+    "gemini/04_function_call_with_id.sse",
+    "openai-chat/03_finish_length.sse",
+    "openai-responses/04_error_event.sse",
+]
+
+
+def _variants(body: bytes) -> dict[str, bytes]:
+    lf = body.replace(b"\r\n", b"\n")
+    return {"as recorded": body, "crlf": lf.replace(b"\n", b"\r\n"), "cr": lf.replace(b"\n", b"\r")}
+
+
+@needs_recorded
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("name", SPLIT_FIXTURES)
+def test_recorded_every_split_point(name: str) -> None:
+    assert RECORDED is not None
+    original = (RECORDED / name).read_bytes()
+    expected = run([original])
+    assert expected[0]
+    for label, body in _variants(original).items():
+        assert run([body]) == expected, label
+        for i in range(len(body) + 1):
+            assert run([body[:i], body[i:]]) == expected, (label, i)
+
+
+@needs_recorded
+@pytest.mark.parametrize(
+    "path", sorted(RECORDED.glob("*/*.sse")) if RECORDED else [], ids=lambda p: p.name
+)
+def test_recorded_one_byte_at_a_time(path: Path) -> None:
+    body = path.read_bytes()
+    expected = run([body])
+    assert expected == reference(body)
+    assert run([body[i : i + 1] for i in range(len(body))]) == expected
