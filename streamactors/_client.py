@@ -166,7 +166,8 @@ class StreamingClient:
 
     def on_failure(self, exc: BaseException, message: Message | None) -> None:
         """A handler method raised ``exc`` while handling ``message`` (None for
-        ``on_start``). Runs on the actor thread. Default: log with traceback."""
+        ``on_start``, and when a BaseException such as SystemExit ended the
+        mailbox thread). Runs on the actor thread. Default: log with traceback."""
         where = f" on {type(message).__name__} of {message.stream.id}" if message else ""
         log.error("%r: handler raised%s", self, where, exc_info=exc)
 
@@ -239,6 +240,15 @@ class StreamingClient:
             return
         try:
             self._loop()
+        except BaseException as exc:
+            # Handler Exceptions are supervised; only a BaseException raised by
+            # a handler (SystemExit...) or a bug gets here. Never die silently:
+            # report it, refuse new streams and cancel those flowing in (their
+            # workers would wait forever on a full mailbox), fail pending asks.
+            log.critical("%r: the mailbox thread died (%r); stopping the actor", self, exc)
+            self._safe_failure(exc, None)
+            self.stop(cancel_streams=True)
+            self._drain_after_failed_start()
         finally:
             try:
                 self.on_stop()
@@ -247,9 +257,11 @@ class StreamingClient:
 
     def _drain_after_failed_start(self) -> None:
         with self._cond:
+            items = list(self._mailbox)
             self._mailbox.clear()
             self._size = 0
             self._cond.notify_all()
+        self._refuse(items)
 
     def _loop(self) -> None:
         mailbox = self._mailbox
@@ -275,7 +287,7 @@ class StreamingClient:
 
     def _refuse(self, rest: list[Any]) -> None:
         for item in rest:
-            if type(item) is tuple and isinstance(item[1], Future):
+            if type(item) is tuple and isinstance(item[1], Future) and not item[1].done():
                 item[1].set_exception(RuntimeError(f"{self!r} stopped"))
 
     def _dispatch(self, item: Any) -> None:
@@ -319,13 +331,12 @@ class StreamingClient:
         policy = self.failure_policy
         if policy == "ignore":
             return
-        if policy == "stop":
-            self.stop(cancel_streams=True)
-            message.stream._token.cancel("handler_failed", exc)
-            return
         if isinstance(message, Data):
+            # First, so the failed stream's error says why (and carries exc).
             self._failed.add(message.stream)
             message.stream._token.cancel("handler_failed", exc)
+        if policy == "stop":
+            self.stop(cancel_streams=True)
 
     def _safe_failure(self, exc: BaseException, message: Message | None) -> None:
         try:

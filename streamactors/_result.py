@@ -92,7 +92,8 @@ class StreamResult(BaseModel):
     created: int | None = None
     choices: tuple[Choice, ...] = (Choice(),)
     usage: Usage | None = None
-    #: Seconds from sending the request to the first delivered chunk.
+    #: Seconds from sending the request to the first chunk carrying a token
+    #: (text, reasoning, tool call, refusal or finish; not a role-only chunk).
     time_to_first_token: float | None = None
     #: Seconds from sending the request to the end of the stream.
     duration: float | None = None

@@ -35,10 +35,24 @@ class Sink(Protocol):
         """The stream starts delivering to this sink."""
 
     def deliver(self, handle: StreamHandle, chunks: list[Chunk]) -> None:
-        """Deliver chunks in order; may block; raises StreamCancelled."""
+        """Deliver chunks in order; may block; raises StreamCancelled.
+
+        A sink that can refuse part of a batch records on the exception how
+        many chunks it took first (``_taken``); otherwise none were taken.
+        """
 
     def terminal(self, message: Error | Finish) -> None:
         """Deliver the one terminal message; never raises."""
+
+
+def _taken(exc: BaseException, chunks: list[Chunk], at: Chunk, *, including: bool) -> None:
+    """Record on ``exc`` how many of ``chunks`` the target took before it was
+    raised at chunk ``at``: the worker folds only those into the partial
+    result, so it matches what the target saw. Costs nothing unless raised."""
+    for i, c in enumerate(chunks):
+        if c is at:
+            exc._delivered = i + 1 if including else i  # type: ignore[attr-defined]
+            return
 
 
 def cancelled_error(handle: StreamHandle) -> StreamCancelled:
@@ -64,12 +78,18 @@ class PutSink:
 
     def deliver(self, handle: StreamHandle, chunks: list[Chunk]) -> None:
         put = self._put
-        if not self._bounded:
+        c = None
+        try:
+            if not self._bounded:
+                for c in chunks:
+                    put(Data(handle, c))
+                return
             for c in chunks:
-                put(Data(handle, c))
-            return
-        for c in chunks:
-            self._put_waiting(Data(handle, c), handle, give_up_on_cancel=True)
+                self._put_waiting(Data(handle, c), handle, give_up_on_cancel=True)
+        except BaseException as exc:
+            if c is not None:
+                _taken(exc, chunks, c, including=False)
+            raise
 
     def _put_waiting(self, item: Message, handle: StreamHandle, give_up_on_cancel: bool) -> bool:
         token = handle._token
@@ -123,7 +143,9 @@ class CallableSink:
                 log.error("%s: stream_to callable raised; cancelling the stream", handle.id,
                           exc_info=True)
                 handle._token.cancel("handler_failed", exc)
-                raise cancelled_error(handle) from exc
+                err = cancelled_error(handle)
+                _taken(err, chunks, c, including=True)
+                raise err from exc
 
     def terminal(self, message: Error | Finish) -> None:
         try:

@@ -29,7 +29,9 @@ class Timeout:
         read: the longest silence between two reads of the body (and before
             the response headers).
         total: deadline for the whole stream, retries included.
-        first_token: deadline for the first ``Data`` message.
+        first_token: deadline for the first token of the answer (text,
+            reasoning, a tool call, a refusal or the finish reason; a chunk
+            that only names the role does not count).
 
     ``Timeout(30)`` sets ``connect`` and ``read`` to 30 s. The default,
     ``Timeout(connect=10, read=300)``, lets no stream hang forever on a silent

@@ -24,13 +24,16 @@ import json
 import socket
 import threading
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
 import requests.adapters
 import requests.utils
 import urllib3
+import urllib3.connection
+import urllib3.exceptions
+import urllib3.util.connection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from ._cancel import CancelToken
@@ -52,8 +55,68 @@ _READ_SIZE = 65536
 MAX_ERROR_BODY = 1024 * 1024
 
 
+def _connect(conn: Any, fallback: Callable[[], socket.socket]) -> socket.socket:
+    """urllib3's ``_new_conn`` for a stream's connection, cancellable.
+
+    As ``urllib3.util.connection.create_connection``, except that the socket
+    is set on ``conn.sock`` before ``connect()`` blocks: the stream's cancel
+    token shuts ``conn.sock`` down, which ends a hanging connect at once.
+    Other threads, or a urllib3 without ``_dns_host``, use ``fallback``.
+    """
+    token: CancelToken | None = getattr(_local, "token", None)
+    host = getattr(conn, "_dns_host", None)
+    if token is None or not isinstance(host, str):
+        return fallback()
+    try:
+        err: OSError = OSError("getaddrinfo returned no address")
+        family = urllib3.util.connection.allowed_gai_family()
+        for af, kind, proto, _, addr in socket.getaddrinfo(
+            host.strip("[]"), conn.port, family, socket.SOCK_STREAM
+        ):
+            sock = socket.socket(af, kind, proto)
+            try:
+                for option in conn.socket_options or ():
+                    sock.setsockopt(*option)
+                if isinstance(conn.timeout, (int, float)):
+                    sock.settimeout(conn.timeout)
+                if conn.source_address:
+                    sock.bind(conn.source_address)
+                conn.sock = sock
+                if token.cancelled:
+                    raise ConnectionAbortedError("the stream was cancelled")
+                sock.connect(addr)
+                return sock
+            except OSError as exc:
+                conn.sock = None
+                sock.close()
+                err = exc
+        raise err
+    except socket.gaierror as exc:
+        raise urllib3.exceptions.NameResolutionError(conn.host, conn, exc) from exc
+    except TimeoutError as exc:
+        raise urllib3.exceptions.ConnectTimeoutError(
+            conn, f"Connection to {conn.host} timed out. (connect timeout={conn.timeout})"
+        ) from exc
+    except OSError as exc:
+        raise urllib3.exceptions.NewConnectionError(
+            conn, f"Failed to establish a new connection: {exc}"
+        ) from exc
+
+
+class _HTTPConnection(urllib3.connection.HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        return _connect(self, super()._new_conn)
+
+
+class _HTTPSConnection(urllib3.connection.HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        return _connect(self, super()._new_conn)
+
+
 class _TrackedHTTPPool(HTTPConnectionPool):
     """Hands each connection it gives out to the current stream's cancel token."""
+
+    ConnectionCls = _HTTPConnection
 
     def _get_conn(self, timeout: float | None = None) -> Any:
         conn = super()._get_conn(timeout)
@@ -64,6 +127,8 @@ class _TrackedHTTPPool(HTTPConnectionPool):
 
 
 class _TrackedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
     def _get_conn(self, timeout: float | None = None) -> Any:
         conn = super()._get_conn(timeout)
         token: CancelToken | None = getattr(_local, "token", None)
@@ -412,6 +477,31 @@ class Transport:
         return error
 
     def close(self) -> None:
+        """Close every pooled connection now.
+
+        urllib3 2.x no longer closes a pool when its manager is cleared
+        (``Session.close()`` only forgets the pools), so their idle sockets
+        would stay open until garbage collection, for as long as anything
+        (an error's traceback, say) still references a pool. Close them here.
+        """
+        seen: set[int] = set()
+        for adapter in self._session.adapters.values():
+            if id(adapter) in seen:
+                continue
+            seen.add(id(adapter))
+            managers = [getattr(adapter, "poolmanager", None),
+                        *getattr(adapter, "proxy_manager", {}).values()]
+            for manager in managers:
+                pools = getattr(manager, "pools", None)
+                if pools is None:
+                    continue
+                for key in list(pools.keys()):
+                    pool = pools.get(key)
+                    try:
+                        if pool is not None:
+                            pool.close()
+                    except Exception:
+                        pass
         self._session.close()
 
 

@@ -258,7 +258,6 @@ class Worker:
                     raise
                 delay = _backoff(attempt, getattr(exc, "retry_after", None))
                 attempt += 1
-                self._retries += 1
                 log.info(
                     "%s: retry %d of %d in %.2f s after %s: %s",
                     self.handle.id, attempt, self._max_retries, delay, type(exc).__name__,
@@ -266,6 +265,7 @@ class Worker:
                 )
                 if token.wait(delay):
                     raise StreamCancelled(reason=token.reason or "cancelled") from None
+                self._retries += 1  # counted once made, not when announced
 
     def _attempt(self, token: CancelToken) -> None:
         response = self._transport.send(self._http, self._timeout, token)
@@ -333,24 +333,47 @@ class Worker:
 
     def _decode(self, events: list[Any], feed: Any, sse: bool) -> None:
         batch: list[Chunk] = []
-        add = self._acc.add
         append = batch.append
         try:
             if sse:
                 for ev in events:
                     for c in feed(ev.data, ev.event):
-                        add(c)
                         append(c)
             else:
                 for line in events:
                     for c in feed(line):
-                        add(c)
                         append(c)
         finally:
             if batch:
-                if self._first_at is None:
+                if self._first_at is None and _has_output(batch):
                     self._first_at = perf_counter()
-                self._sink.deliver(self.handle, batch)
+                self._deliver(batch)
+
+    def _deliver(self, batch: list[Chunk]) -> None:
+        # Chunks are folded in only once the target took them, so the partial
+        # result of an error is exactly what was delivered (a cancel can
+        # refuse a batch, or its tail, while the worker waits for room).
+        add = self._acc.add
+        try:
+            self._sink.deliver(self.handle, batch)
+        except BaseException as exc:
+            taken = getattr(exc, "_delivered", 0)
+            for c in batch[:taken]:
+                add(c)
+            raise
+        for c in batch:
+            add(c)
+
+
+def _has_output(batch: list[Chunk]) -> bool:
+    """Whether a batch carries a token of the answer. OpenAI's first chunk
+    (the role, empty content) arrives before the model produced anything: it
+    must neither stop the ``first_token`` deadline nor define the time to
+    first token."""
+    for c in batch:
+        if c.text or c.reasoning or c.tool_calls or c.refusal or c.finish_reason:
+            return True
+    return False
 
 
 def _expire(ref: weakref.ref[Worker], reason: str) -> None:
@@ -383,10 +406,25 @@ def _scrub_text(text: str, config: ProviderConfig) -> str:
 
 
 def _scrub(error: StreamError, config: ProviderConfig) -> None:
+    """Remove the key from the error and the errors chained to it.
+
+    A context hidden with ``raise ... from None`` is dropped: it is a
+    ``requests`` exception holding the prepared request, headers included.
+    A chained ``StreamError`` (the error a cancel replaced) is scrubbed too.
+    """
     if config.api_key is None or not config.api_key.reveal():
         return
-    for attr in ("message", "provider_message", "body", "payload"):
-        value = getattr(error, attr, None)
-        if isinstance(value, str):
-            setattr(error, attr, _scrub_text(value, config))
-    error.args = tuple(_scrub_text(a, config) if isinstance(a, str) else a for a in error.args)
+    link: BaseException | None = error
+    for _ in range(8):
+        if link is None:
+            break
+        if link.__suppress_context__:
+            link.__context__ = None
+        if isinstance(link, StreamError):
+            for attr in ("message", "provider_message", "body", "payload"):
+                value = getattr(link, attr, None)
+                if isinstance(value, str):
+                    setattr(link, attr, _scrub_text(value, config))
+            link.args = tuple(_scrub_text(a, config) if isinstance(a, str) else a
+                              for a in link.args)
+        link = link.__cause__ or link.__context__

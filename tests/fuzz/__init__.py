@@ -1,0 +1,1 @@
+"""Property-based fuzzing of the sans-I/O layers (framing and codecs)."""
