@@ -11,6 +11,7 @@ Layers, bottom up: ``sse``/``ndjson`` (framing, sans-I/O), ``providers``
 (actors and targets), ``api`` (this surface), ``testing`` and ``cli``.
 """
 
+from . import metrics as metrics
 from ._chunk import FINISH_REASONS as FINISH_REASONS
 from ._chunk import Chunk as Chunk
 from ._chunk import ToolCallDelta as ToolCallDelta
@@ -21,6 +22,7 @@ from ._messages import Data as Data
 from ._messages import Error as Error
 from ._messages import Finish as Finish
 from ._messages import Message as Message
+from ._relay import RelayServer as RelayServer
 from ._result import Choice as Choice
 from ._result import StreamResult as StreamResult
 from ._result import ToolCall as ToolCall
@@ -57,6 +59,7 @@ from .errors import StreamConnectionError as StreamConnectionError
 from .errors import StreamError as StreamError
 from .errors import StreamTimeout as StreamTimeout
 from .errors import UnprocessableEntityError as UnprocessableEntityError
+from .router import Router as Router
 
 __all__ = [
     "Accumulator",
@@ -86,7 +89,9 @@ __all__ = [
     "ProviderError",
     "RateLimitError",
     "ReadTimeout",
+    "RelayServer",
     "RequestTimeoutError",
+    "Router",
     "ServiceUnavailableError",
     "StreamCancelled",
     "StreamConnectionError",
@@ -104,5 +109,6 @@ __all__ = [
     "astream",
     "chat",
     "complete",
+    "metrics",
     "stream",
 ]

@@ -73,10 +73,13 @@ _USAGE_KEYS = ("prompt_eval_count", "eval_count", "total_duration", "load_durati
 _loads = json.loads
 
 
-def ollama_usage(obj: Mapping[str, Any]) -> Usage:
-    """A ``Usage`` from the final line (``prompt_eval_count`` is omitted when 0)."""
+def ollama_usage(obj: Mapping[str, Any]) -> Usage | None:
+    """A ``Usage`` from the final line (``prompt_eval_count`` is omitted when 0),
+    or None when the line carries no counts at all."""
     prompt = obj.get("prompt_eval_count")
     completion = obj.get("eval_count")
+    if type(prompt) is not int and type(completion) is not int:
+        return None
     prompt = prompt if type(prompt) is int else 0
     completion = completion if type(completion) is int else 0
     return Usage(

@@ -30,7 +30,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterable, Generator, Iterable
 from typing import Any, Literal, Protocol
 
 from .._chunk import Chunk, Usage
@@ -93,6 +93,11 @@ class _OpenAIEmitter:
         self._default_model = default_model
         self._include_usage = include_usage
         self._head: dict[str, Any] | None = None
+        # id / model / created seen before the first emitted chunk (role chunks,
+        # usage-only chunks carry them too).
+        self._id: str | None = None
+        self._seen_model: str | None = None
+        self._created: int | None = None
         self._roles_sent: set[int] = set()
         self._usage: Usage | None = None
 
@@ -100,20 +105,26 @@ class _OpenAIEmitter:
         assert self._head is not None
         return encode(data=_dumps({**self._head, "choices": choices, **extra}))
 
-    def _start(self, c: Chunk | None) -> None:
-        raw = c.raw if c is not None else None
-        created = raw.get("created") if isinstance(raw, dict) else None
+    def _learn(self, c: Chunk) -> None:
+        self._id = self._id or c.id
+        self._seen_model = self._seen_model or c.model
+        if self._created is None and isinstance(c.raw, dict):
+            created = c.raw.get("created")
+            self._created = created if isinstance(created, int) else None
+
+    def _start(self) -> None:
         self._head = {
-            "id": (c.id if c is not None else None) or f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "id": self._id or f"chatcmpl-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion.chunk",
-            "created": created if isinstance(created, int) else int(time.time()),
-            "model": (self._model or (c.model if c is not None else None)
-                      or self._default_model or "unknown"),
+            "created": self._created if self._created is not None else int(time.time()),
+            "model": self._model or self._seen_model or self._default_model or "unknown",
         }
 
     def chunk(self, c: Chunk) -> bytes:
         if c.usage is not None:
             self._usage = c.usage
+        if self._head is None:
+            self._learn(c)
         delta: dict[str, Any] = {}
         if c.text:
             delta["content"] = c.text
@@ -126,7 +137,7 @@ class _OpenAIEmitter:
         if not delta and c.finish_reason is None:
             return b""
         if self._head is None:
-            self._start(c)
+            self._start()
         out = b""
         if c.index not in self._roles_sent:
             self._roles_sent.add(c.index)
@@ -142,7 +153,7 @@ class _OpenAIEmitter:
         if not self._include_usage or usage is None:
             return DONE
         if self._head is None:
-            self._start(None)
+            self._start()
         return self._event([], usage=_usage_dict(usage)) + DONE
 
     def error(self, error: BaseException) -> bytes:
@@ -261,7 +272,7 @@ def to_sse(
     *,
     model: str | None = None,
     include_usage: bool = True,
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """The body of an SSE response re-emitting one stream, as it arrives.
 
     Args:
@@ -280,7 +291,7 @@ def to_sse(
     return _sync(source, emitter)
 
 
-def _sync(source: Iterable[Any], emitter: _Emitter) -> Iterator[bytes]:
+def _sync(source: Iterable[Any], emitter: _Emitter) -> Generator[bytes, None, None]:
     ended = False
     try:
         try:
@@ -317,14 +328,14 @@ def to_sse_async(
     *,
     model: str | None = None,
     include_usage: bool = True,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """``to_sse`` for an async source, such as ``streamactors.astream(...)``:
     the same events, as an async iterator of bytes (for ASGI responses)."""
     emitter = _emitter(source, format, model, include_usage)
     return _async(source, emitter)
 
 
-async def _async(source: AsyncIterable[Any], emitter: _Emitter) -> AsyncIterator[bytes]:
+async def _async(source: AsyncIterable[Any], emitter: _Emitter) -> AsyncGenerator[bytes, None]:
     ended = False
     try:
         try:
