@@ -252,7 +252,7 @@ def test_no_retry_after_data_was_delivered(
     the partial result: the server sees one request, nothing comes twice."""
     caplog.set_level(logging.INFO, "streamactors")
     server.script = Script(tokens=TOKENS, fault=Fault(kind, after=2, seconds=10))  # type: ignore[arg-type]
-    client = make_client(server, timeout=Timeout(connect=2, read=0.15), max_retries=3)
+    client = make_client(server, timeout=Timeout(connect=2, read=0.6), max_retries=3)
     try:
         out = run_stream(client, MODEL, target)
     finally:

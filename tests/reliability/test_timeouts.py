@@ -206,16 +206,16 @@ def test_first_token_deadline_is_disarmed_by_the_first_token(
     server: LoopbackServer, no_leaks: None
 ) -> None:
     """Once a token arrived, a slow rest of the stream is fine."""
-    server.script = Script(tokens=TOKENS, tokens_per_second=12)
+    server.script = Script(tokens=TOKENS, tokens_per_second=4)
     client = make_client(server)
     try:
-        out = run_stream(client, MODEL, "actor", timeout=Timeout(read=2, first_token=0.15))
+        out = run_stream(client, MODEL, "actor", timeout=Timeout(read=2, first_token=0.6))
     finally:
         client.close()
     result = out.result
     assert result.text == "".join(TOKENS)
-    assert result.duration is not None and result.duration > 0.3
-    assert result.time_to_first_token is not None and result.time_to_first_token < 0.15
+    assert result.duration is not None and result.duration > 0.8
+    assert result.time_to_first_token is not None and result.time_to_first_token < 0.6
 
 
 def test_client_default_timeout_and_per_call_override(
