@@ -16,11 +16,11 @@ sticky.
 from __future__ import annotations
 
 from .errors import ProtocolError
+from .sse._bom import strip_bom
 from .sse._decoder import DEFAULT_MAX_EVENT_BYTES
 
 __all__ = ["NDJSONDecoder"]
 
-_BOM = b"\xef\xbb\xbf"
 _PAYLOAD_BYTES = 256
 
 
@@ -56,14 +56,11 @@ class NDJSONDecoder:
         if type(data) is not bytes:
             data = bytes(data)
         if self._at_start:
-            data = self._bom + data
-            if len(data) < 3 and _BOM.startswith(data):
-                self._bom = data
+            started, self._bom = strip_bom(self._bom, data)
+            if started is None:
                 return []
             self._at_start = False
-            self._bom = b""
-            if data[:3] == _BOM:
-                data = data[3:]
+            data = started
         tail = self._tail
         if b"\n" not in data:
             if data:

@@ -41,6 +41,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ProtocolError
+from ._bom import strip_bom
 from ._event import ServerSentEvent
 
 __all__ = ["DEFAULT_MAX_EVENT_BYTES", "SSEDecoder"]
@@ -48,7 +49,6 @@ __all__ = ["DEFAULT_MAX_EVENT_BYTES", "SSEDecoder"]
 #: Default limit of one pending event (data lines plus the current line), in bytes.
 DEFAULT_MAX_EVENT_BYTES = 8 * 1024 * 1024
 
-_BOM = b"\xef\xbb\xbf"
 _PAYLOAD_BYTES = 256
 
 # Building a frozen slotted dataclass through __init__ costs about 0.5 us;
@@ -139,16 +139,13 @@ class SSEDecoder:
         if type(data) is not bytes:
             data = bytes(data)
         if self._at_start:
-            data = self._bom + data
-            if len(data) < 3 and _BOM.startswith(data):
-                self._bom = data
+            started, self._bom = strip_bom(self._bom, data)
+            if started is None:
                 return []
             self._at_start = False
-            self._bom = b""
-            if data[:3] == _BOM:
-                data = data[3:]
-                if not data:
-                    return []
+            data = started
+            if not data:
+                return []
         if self._skip_lf:
             self._skip_lf = False
             if data[:1] == b"\n":
