@@ -230,9 +230,11 @@ def build_status_error(
     code: str | int | None = None,
     request_id_header: str = "x-request-id",
     request_id: str | None = None,
+    error_class: type[HTTPStatusError] | None = None,
 ) -> HTTPStatusError:
-    """An ``HTTPStatusError`` of the class matching ``status_code``."""
-    cls = error_for_status(status_code)
+    """An ``HTTPStatusError`` of the class matching ``status_code`` (or
+    ``error_class`` when the body says more than the status does)."""
+    cls = error_class or error_for_status(status_code)
     text = body.decode("utf-8", "replace")
     shown = provider_message or (text.strip()[:200] if text.strip() else "no body")
     err = cls(

@@ -22,7 +22,13 @@ from typing import Any
 from urllib.parse import quote
 
 from .._chunk import Chunk, ToolCallDelta, Usage
-from ..errors import ConfigurationError, HTTPStatusError, ProtocolError, ProviderError
+from ..errors import (
+    AuthenticationError,
+    ConfigurationError,
+    HTTPStatusError,
+    ProtocolError,
+    ProviderError,
+)
 from ._base import (
     Framing,
     HTTPRequest,
@@ -414,8 +420,11 @@ class GeminiProvider:
             data = data[0]
         err = data.get("error") if isinstance(data, dict) else None
         message, status, code = _error_fields(err) if err is not None else (None, None, None)
+        # Gemini answers a wrong key with 400 INVALID_ARGUMENT; it is an auth failure.
+        cls = AuthenticationError if code == "API_KEY_INVALID" else None
         error = build_status_error(status_code, headers, body, provider=_NAME,
-                                   provider_message=message, type=status, code=code)
+                                   provider_message=message, type=status, code=code,
+                                   error_class=cls)
         if error.retry_after is None:
             error.retry_after = _retry_delay(err)
         return error

@@ -10,7 +10,6 @@ import pytest
 from streamactors._chunk import Chunk, ToolCallDelta
 from streamactors.errors import (
     AuthenticationError,
-    BadRequestError,
     ConfigurationError,
     InternalServerError,
     NotFoundError,
@@ -435,7 +434,7 @@ INVALID_KEY = _google(400, "INVALID_ARGUMENT", "API key not valid. Please pass a
 @pytest.mark.parametrize(
     ("status", "body", "cls", "type_", "code"),
     [
-        (400, INVALID_KEY, BadRequestError, "INVALID_ARGUMENT", "API_KEY_INVALID"),
+        (400, INVALID_KEY, AuthenticationError, "INVALID_ARGUMENT", "API_KEY_INVALID"),
         (401, _google(401, "UNAUTHENTICATED", "no creds"), AuthenticationError,
          "UNAUTHENTICATED", 401),
         (403, _google(403, "PERMISSION_DENIED", "denied"), PermissionDeniedError,
