@@ -9,6 +9,7 @@ closed only after the async side received the terminal message, because
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -24,16 +25,40 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncChunkStream"]
 
-#: Batches (socket reads) buffered before the worker waits for the coroutine.
+#: Chunks buffered before the worker waits for the coroutine (a batch larger
+#: than this still goes through when nothing is buffered).
+MAX_CHUNKS = 4096
+#: Batches (socket reads) the janus queue holds at most.
 QUEUE_BATCHES = 256
 _POLL = 0.05
 
 
 class _JanusSink:
+    """Bounded in chunks, not only in batches: one unpaced socket read can
+    carry hundreds of chunks, so a bound in batches alone would let a slow
+    coroutine buffer tens of thousands of them."""
+
     def __init__(self, queue: janus.Queue[Any]) -> None:
         self._q = queue.sync_q
+        self._room = threading.Condition(threading.Lock())
+        self._in_flight = 0
         #: set when the async iterator was dropped without being closed.
         self.abandoned = False
+
+    def taken(self, n: int) -> None:
+        """The coroutine took a batch of ``n`` chunks off the queue."""
+        with self._room:
+            self._in_flight -= n
+            self._room.notify()
+
+    def _wait_for_room(self, n: int, handle: StreamHandle) -> None:
+        token = handle._token
+        with self._room:
+            while self._in_flight and self._in_flight + n > MAX_CHUNKS:
+                if token.cancelled:
+                    raise cancelled_error(handle)
+                self._room.wait(_POLL)
+            self._in_flight += n
 
     def open(self, handle: StreamHandle) -> None:
         pass
@@ -59,6 +84,7 @@ class _JanusSink:
                 return False
 
     def deliver(self, handle: StreamHandle, chunks: list[Chunk]) -> None:
+        self._wait_for_room(len(chunks), handle)
         self._put(chunks, handle, True)
 
     def terminal(self, message: Error | Finish) -> None:
@@ -98,6 +124,8 @@ class AsyncChunkStream:
         while True:
             item = await self._queue.async_q.get()
             if type(item) is list:
+                if self._sink is not None:
+                    self._sink.taken(len(item))
                 if not item:
                     continue
                 self._buffer = item

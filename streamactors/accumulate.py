@@ -10,6 +10,10 @@ Rules (the same for every provider, since codecs normalize first):
 * the last usage wins (providers send cumulative counts), never a sum;
 * the last non-null finish reason of a choice wins (Gemini may correct it);
 * the stream is ``complete`` once every choice seen has a finish reason.
+
+Fragments are compacted every ``_COMPACT`` pieces: a million one-token chunks
+would otherwise keep a million small strings alive (about 60 MB for 6 MB of
+text), so a long stream into a slow consumer would not stay flat in memory.
 """
 
 from __future__ import annotations
@@ -20,6 +24,15 @@ from ._chunk import Chunk, Usage
 from ._result import Choice, StreamResult, ToolCall
 
 __all__ = ["Accumulator"]
+
+_COMPACT = 256
+
+
+def _compact(parts: list[str]) -> None:
+    """Join many fragments into one, in place."""
+    joined = "".join(parts)
+    parts.clear()
+    parts.append(joined)
 
 
 class _ChoiceState:
@@ -79,9 +92,15 @@ class Accumulator:
         if st is None:
             st = self._choices[chunk.index] = _ChoiceState()
         if chunk.text:
-            st.text.append(chunk.text)
+            text = st.text
+            text.append(chunk.text)
+            if len(text) >= _COMPACT:
+                _compact(text)
         if chunk.reasoning:
-            st.reasoning.append(chunk.reasoning)
+            reasoning = st.reasoning
+            reasoning.append(chunk.reasoning)
+            if len(reasoning) >= _COMPACT:
+                _compact(reasoning)
         if chunk.refusal:
             st.refusal.append(chunk.refusal)
         if chunk.tool_calls:
@@ -96,7 +115,10 @@ class Accumulator:
                 if t[1] is None and d.name:
                     t[1] = d.name
                 if d.arguments:
-                    t[3].append(d.arguments)
+                    args = t[3]
+                    args.append(d.arguments)
+                    if len(args) >= _COMPACT:
+                        _compact(args)
         if chunk.finish_reason is not None:
             st.finish = chunk.finish_reason
             st.native = chunk.native_finish_reason

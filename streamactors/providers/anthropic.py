@@ -29,6 +29,7 @@ from ._base import (
     Secret,
     build_status_error,
     decode_error_body,
+    loads_event,
     reject_params,
 )
 from ._messages import (
@@ -80,7 +81,7 @@ _RETRYABLE_TYPES = frozenset({"overloaded_error", "api_error", "rate_limit_error
 
 _INPUT_KEYS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
-_loads = json.loads
+_loads = loads_event
 
 
 def _int(value: Any) -> int | None:

@@ -37,6 +37,7 @@ from ._base import (
     Secret,
     build_status_error,
     decode_error_body,
+    loads_event,
     reject_params,
 )
 from ._messages import (
@@ -75,7 +76,7 @@ _GENERATION = {
     "frequency_penalty": "frequencyPenalty",
 }
 
-_loads = json.loads
+_loads = loads_event
 
 
 def _int(value: Any) -> int | None:

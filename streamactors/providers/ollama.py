@@ -12,7 +12,6 @@ cannot place is refused with a ``ConfigurationError`` instead of vanishing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,6 +25,7 @@ from ._base import (
     Secret,
     build_status_error,
     decode_error_body,
+    loads_event,
     reject_params,
 )
 from ._messages import (
@@ -70,7 +70,7 @@ _IGNORED = ("stream", "stream_options", "max_tokens", "max_completion_tokens", "
 _USAGE_KEYS = ("prompt_eval_count", "eval_count", "total_duration", "load_duration",
                "prompt_eval_duration", "eval_duration")
 
-_loads = json.loads
+_loads = loads_event
 
 
 def ollama_usage(obj: Mapping[str, Any]) -> Usage | None:

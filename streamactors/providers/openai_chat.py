@@ -11,7 +11,6 @@ OpenRouter's error chunks, no ``[DONE]``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +23,7 @@ from ._base import (
     Secret,
     build_status_error,
     decode_error_body,
+    loads_event,
     reject_params,
 )
 
@@ -48,7 +48,7 @@ _FINISH = {
     "error": "error",
 }
 
-_loads = json.loads
+_loads = loads_event
 
 
 def openai_finish_reason(native: str) -> str:

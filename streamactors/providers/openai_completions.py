@@ -9,13 +9,12 @@ and other OpenAI-compatible servers. See WIRE-FORMATS.md §2.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from .._chunk import Chunk
 from ..errors import ConfigurationError, HTTPStatusError, ProtocolError, ProviderError
-from ._base import Framing, HTTPRequest, ProviderConfig, RequestInput, reject_params
+from ._base import Framing, HTTPRequest, ProviderConfig, RequestInput, loads_event, reject_params
 from .openai_chat import bearer_headers, openai_error_from_response, openai_usage
 
 __all__ = ["OpenAICompletionsDecoder", "OpenAICompletionsProvider"]
@@ -48,7 +47,7 @@ class OpenAICompletionsDecoder:
             self.done = True
             return []
         try:
-            payload = json.loads(data)
+            payload = loads_event(data)
         except ValueError:
             raise ProtocolError(
                 f"{self._provider} sent a completions event that is not JSON", payload=data

@@ -11,13 +11,12 @@ errors. See WIRE-FORMATS.md §3.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from .._chunk import Chunk, ToolCallDelta, Usage
 from ..errors import ConfigurationError, HTTPStatusError, ProtocolError, ProviderError
-from ._base import Framing, HTTPRequest, ProviderConfig, RequestInput, reject_params
+from ._base import Framing, HTTPRequest, ProviderConfig, RequestInput, loads_event, reject_params
 from ._messages import content_parts, text_of
 from .openai_chat import bearer_headers, openai_error_from_response
 
@@ -233,7 +232,7 @@ class OpenAIResponsesDecoder:
     def feed(self, data: str, event: str = "message") -> list[Chunk]:
         """The chunks of one SSE event (see ``StreamDecoder``)."""
         try:
-            payload = json.loads(data)
+            payload = loads_event(data)
         except ValueError as exc:
             if data.strip() == "[DONE]":  # not sent by OpenAI; tolerated from proxies
                 return []
