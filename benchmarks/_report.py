@@ -158,9 +158,6 @@ def print_tables(results: dict[str, Any]) -> None:
           f"{' '.join(f'{x:.2f}' for x in m['load_before'])} / "
           f"{' '.join(f'{x:.2f}' for x in m['load_after'])}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v))
-    if results.get("patch"):
-        print("LIBRARY PROTOTYPES APPLIED (not the library as shipped): "
-              + ", ".join(results["patch"]))
     for key, printer in (("s1", print_s1), ("s2", print_s2), ("s3", print_s3),
                          ("s4", print_s4), ("s5", print_s5), ("codecs", print_codecs)):
         if key in results:

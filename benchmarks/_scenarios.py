@@ -375,10 +375,6 @@ def main() -> None:
     spec = json.loads(sys.argv[1])
     if spec.get("switch_ms"):
         sys.setswitchinterval(spec["switch_ms"] / 1000)
-    if spec.get("patch"):
-        from ._patches import apply
-
-        apply(spec["patch"])
     try:
         result = run_scenario(spec)
     except Exception as exc:  # reported in the table, never a crash of the run

@@ -60,14 +60,8 @@ SMOKE: dict[str, Any] = {
 }
 
 
-#: Library prototypes applied in every client process (``--patch``).
-PATCH: list[str] = []
-
-
 def child(spec: dict[str, Any], timeout: float = 300) -> dict[str, Any]:
     """Run one measurement in a fresh process; its ``RESULT`` line as a dict."""
-    if PATCH:
-        spec = {**spec, "patch": PATCH}
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     try:
         proc = subprocess.run(
@@ -220,9 +214,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="s1,s2,s3,s4,s5,codecs",
                         help="comma-separated scenarios (s1..s5, codecs)")
     parser.add_argument("--json", help="also write every figure to this file")
-    parser.add_argument("--patch", default="",
-                        help="apply library prototypes from benchmarks/_patches.py "
-                             "(from_json, compact) to measure a proposed change")
     parser.add_argument("--profile", action="store_true",
                         help="only profile the hot path (stage costs and cProfile)")
     args = parser.parse_args(argv)
@@ -232,10 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         profile_main(smoke=args.smoke)
         return 0
     cfg = SMOKE if args.smoke else FULL
-    PATCH[:] = [p.strip() for p in args.patch.split(",") if p.strip()]
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
     results: dict[str, Any] = {"machine": machine(), "mode": "smoke" if args.smoke else "full",
-                               "patch": PATCH,
                                "config": {k: cfg[k] for k in wanted if k in cfg}}
     results["machine"]["load_before"] = os.getloadavg()
     t0 = time.monotonic()

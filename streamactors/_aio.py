@@ -27,7 +27,7 @@ __all__ = ["AsyncChunkStream"]
 
 #: Chunks buffered before the worker waits for the coroutine (a batch larger
 #: than this still goes through when nothing is buffered).
-MAX_CHUNKS = 4096
+MAX_CHUNKS = 1024
 #: Batches (socket reads) the janus queue holds at most.
 QUEUE_BATCHES = 256
 _POLL = 0.05

@@ -23,8 +23,10 @@ from .sse import DEFAULT_MAX_EVENT_BYTES
 
 __all__ = ["ChunkStream", "Client", "astream", "chat", "complete", "default_client", "stream"]
 
-#: Chunks buffered by ``stream()`` before the worker waits for the consumer.
-STREAM_BUFFER = 4096
+#: Chunks buffered by ``stream()`` before the worker waits for the consumer
+#: (a few socket reads' worth: enough to keep the worker busy, small enough
+#: that a slow consumer holds memory flat).
+STREAM_BUFFER = 1024
 DEFAULT_MAX_RETRIES = 2
 
 StreamTarget = Any  # StreamingClient | object with put() | Callable[[Message], Any] | None
@@ -312,8 +314,9 @@ class ChunkStream:
         self.handle = handle
         self._it: Generator[Chunk, None, None] = channel.chunks(handle)
 
-    def __iter__(self) -> ChunkStream:
-        return self
+    def __iter__(self) -> Generator[Chunk, None, None]:
+        # The generator itself, so a for loop pays no wrapper call per chunk.
+        return self._it
 
     def __next__(self) -> Chunk:
         return next(self._it)
