@@ -313,12 +313,17 @@ class ChunkStream:
     def __init__(self, handle: StreamHandle, channel: Channel) -> None:
         self.handle = handle
         self._it: Generator[Chunk, None, None] = channel.chunks(handle)
+        self._iterated = False
 
     def __iter__(self) -> Generator[Chunk, None, None]:
         # The generator itself, so a for loop pays no wrapper call per chunk.
+        # From here on the generator owns the stream: closing it (or its
+        # garbage collection) cancels a stream still running.
+        self._iterated = True
         return self._it
 
     def __next__(self) -> Chunk:
+        self._iterated = True
         return next(self._it)
 
     @property
@@ -337,8 +342,10 @@ class ChunkStream:
         self.close()
 
     def __del__(self) -> None:
+        # Never iterated: nobody will read this stream, so do not let its
+        # worker wait on a full buffer forever.
         try:
-            if not self.handle.done():
+            if not self._iterated and not self.handle.done():
                 self.handle.cancel()
         except Exception:
             pass

@@ -342,3 +342,23 @@ def test_client_defaults(loopback_server: LoopbackServer) -> None:
         assert r.text == Script().text
         assert "sk-c" not in repr(client)
         assert loopback_server.requests[-1].headers["authorization"] == "Bearer sk-c"
+
+
+@pytest.mark.timeout(20)
+def test_stream_in_a_for_loop_without_keeping_the_iterator(env: LoopbackServer) -> None:
+    """The ChunkStream wrapper is dropped once the loop holds its generator:
+    that must not cancel the stream."""
+    assert "".join(c.text or "" for c in sa.stream("openai/m", MSGS)) == Script().text
+
+
+@pytest.mark.timeout(20)
+def test_stream_never_iterated_is_cancelled_when_dropped(env: LoopbackServer) -> None:
+    import gc
+
+    env.script = Script(text=" w" * 3000)
+    it = sa.stream("openai/m", MSGS)
+    handle = it.handle
+    del it
+    gc.collect()
+    with pytest.raises(sa.StreamCancelled):
+        handle.wait(10)
