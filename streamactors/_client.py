@@ -182,6 +182,11 @@ class StreamingClient:
 
     # -- sink interface (worker threads) --------------------------------------
 
+    @property
+    def _nonblocking_delivery(self) -> bool:
+        """An unbounded mailbox never makes a delivery wait."""
+        return self._maxsize == 0
+
     def open(self, handle: StreamHandle) -> None:
         with self._cond:
             if self._closed or self._thread is None:

@@ -72,6 +72,10 @@ class PutSink:
         self._put: Callable[..., Any] = target.put
         maxsize = getattr(target, "maxsize", 0)
         self._bounded = isinstance(maxsize, int) and maxsize > 0
+        #: put() never blocks: an unbounded stdlib queue (the reactor may deliver).
+        self._nonblocking_delivery = (
+            not self._bounded and type(target) in (queue.Queue, queue.SimpleQueue)
+        )
 
     def open(self, handle: StreamHandle) -> None:
         pass
@@ -164,6 +168,7 @@ class Channel:
         self._cond = threading.Condition(threading.Lock())
         self._size = 0
         self._maxsize = maxsize
+        self._nonblocking_delivery = maxsize == 0
 
     def open(self, handle: StreamHandle) -> None:
         pass

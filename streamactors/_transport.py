@@ -37,6 +37,7 @@ import urllib3.util.connection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from ._cancel import CancelToken
+from ._reactor import Reactor, shared_reactor
 from ._timeout import Timeout
 from .errors import (
     ConnectTimeout,
@@ -48,7 +49,7 @@ from .errors import (
 )
 from .providers._base import HTTPRequest
 
-__all__ = ["Body", "Response", "Transport"]
+__all__ = ["Body", "Response", "Transport", "map_read_error"]
 
 _local = threading.local()
 _READ_SIZE = 65536
@@ -242,6 +243,7 @@ class Body:
         elif encoding == "deflate":
             self._decompress = zlib.decompressobj()
         self._file, self._dechunker, self._remaining = _open_body(self._raw)
+        self._timeout: float | None = None
 
     def read(self) -> bytes:
         while True:
@@ -251,6 +253,71 @@ class Body:
                 if not data and not self._finished:
                     continue
             return data
+
+    # -- reads by the reactor (one selector thread for many bodies) ----------
+
+    def nonblocking_socket(self) -> tuple[socket.socket, bytes] | None:
+        """Switch the body to reads by the reactor.
+
+        Returns the socket, now non-blocking, with the body bytes the socket
+        file had already buffered; None when this body cannot be read that
+        way (urllib3's own read path, or no plain socket under it). The
+        socket goes back to blocking in ``restore_blocking``.
+        """
+        if self._file is None:
+            return None
+        sock = getattr(getattr(self._file, "raw", None), "_sock", None)
+        if not isinstance(sock, socket.socket):
+            return None
+        self._timeout = sock.gettimeout()
+        sock.setblocking(False)
+        try:
+            # One read1 empties the file's buffer (smaller than 64 KiB); with
+            # a non-blocking socket it never waits. b"" is "nothing buffered"
+            # or EOF: the selector tells which.
+            buffered = self._file.read1(_READ_SIZE) or b""
+        except (BlockingIOError, InterruptedError):
+            buffered = b""
+        return sock, buffered
+
+    def restore_blocking(self, sock: socket.socket) -> None:
+        """Give the socket its blocking read timeout back (before reuse)."""
+        try:
+            sock.settimeout(self._timeout)
+        except OSError:
+            pass
+
+    def feed_raw(self, data: bytes) -> bytes:
+        """Body payload from bytes the reactor read off the socket (b"" means
+        EOF); sets ``finished`` at the end of the body.
+
+        Raises:
+            StreamConnectionError: EOF before the end of a framed body.
+        """
+        if self._dechunker is not None:
+            if not data:
+                raise StreamConnectionError("connection closed before the end of the chunked body")
+            payload = self._dechunker.feed(data)
+            if self._dechunker.done:
+                self._finished = True
+        elif self._remaining is not None:
+            if not data:
+                raise StreamConnectionError(
+                    f"connection closed with {self._remaining} body bytes missing"
+                )
+            payload = data[: self._remaining]
+            self._remaining -= len(data)
+            if self._remaining <= 0:
+                self._finished = True
+        else:
+            payload = data
+            if not data:
+                self._finished = True
+        if self._decompress is not None:
+            payload = self._decompress.decompress(payload) if payload else b""
+            if self._finished:
+                payload += self._decompress.flush()
+        return payload
 
     def _read_once(self) -> bytes:
         if self._finished:
@@ -292,7 +359,7 @@ class Body:
         except StreamError:
             raise
         except Exception as exc:
-            raise _map_read_error(exc, self._token) from None
+            raise map_read_error(exc, self._token) from None
 
     @property
     def finished(self) -> bool:
@@ -342,7 +409,7 @@ def _open_body(raw: Any) -> tuple[Any, _Dechunker | None, int | None]:
     return file, None, None
 
 
-def _map_read_error(exc: BaseException, token: CancelToken) -> StreamError:
+def map_read_error(exc: BaseException, token: CancelToken) -> StreamError:
     if token.cancelled:
         return StreamCancelled(reason=token.reason or "cancelled")
     if isinstance(exc, (socket.timeout, TimeoutError)) or _is_read_timeout(exc):
@@ -401,7 +468,13 @@ class Transport:
         trust_env: read proxy settings from the environment (once per host).
     """
 
-    def __init__(self, *, pool_maxsize: int = 256, trust_env: bool = True) -> None:
+    def __init__(
+        self, *, pool_maxsize: int = 256, trust_env: bool = True, reader: str = "thread"
+    ) -> None:
+        if reader not in ("thread", "reactor"):
+            raise ValueError(f"reader must be 'thread' or 'reactor', got {reader!r}")
+        #: The shared body reader of ``reader="reactor"``, else None.
+        self.reactor: Reactor | None = shared_reactor() if reader == "reactor" else None
         session = requests.Session()
         session.trust_env = False
         adapter = _Adapter(pool_connections=16, pool_maxsize=pool_maxsize, max_retries=0)

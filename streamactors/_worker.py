@@ -39,7 +39,7 @@ from ._messages import Error, Finish
 from ._registry import register_stream, unregister_stream
 from ._sinks import Sink
 from ._timeout import Timeout, schedule
-from ._transport import Response, Transport
+from ._transport import Response, Transport, map_read_error
 from .accumulate import Accumulator
 from .errors import (
     DeadlineExceeded,
@@ -309,16 +309,45 @@ class Worker:
             SSEDecoder(self._max_event_bytes) if sse else NDJSONDecoder(self._max_event_bytes)
         )
         frame = framer.feed
-        read = response.body.read
-        while True:
-            data = read()
-            if not data:
-                break
-            events = frame(data)
-            if events:
-                self._decode(events, feed, sse)
-            if token.cancelled:
-                raise StreamCancelled(reason=token.reason or "cancelled")
+        body = response.body
+        reactor = self._transport.reactor
+        handoff = (
+            body.nonblocking_socket()
+            if reactor is not None and getattr(self._sink, "_nonblocking_delivery", False)
+            else None
+        )
+        if handoff is None:
+            read = body.read
+            while True:
+                data = read()
+                if not data:
+                    break
+                events = frame(data)
+                if events:
+                    self._decode(events, feed, sse)
+                if token.cancelled:
+                    raise StreamCancelled(reason=token.reason or "cancelled")
+        else:
+            assert reactor is not None
+            sock, buffered = handoff
+
+            def on_data(data: bytes) -> bool:
+                """Runs on the reactor thread while this worker waits."""
+                payload = body.feed_raw(data)
+                if payload:
+                    events = frame(payload)
+                    if events:
+                        self._decode(events, feed, sse)
+                if token.cancelled:
+                    raise StreamCancelled(reason=token.reason or "cancelled")
+                return body.finished
+
+            try:
+                if not (buffered and on_data(buffered)):
+                    reactor.run(sock, on_data, self._timeout.read, token,
+                                lambda exc: map_read_error(exc, token))
+            finally:
+                body.restore_blocking(sock)
         tail = framer.close()
         if tail:
             self._decode(tail, feed, sse)

@@ -3,6 +3,7 @@ the ``Client`` that holds their defaults and the connection pool."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
 from types import TracebackType
@@ -77,6 +78,12 @@ class Client:
         pool_maxsize: connections kept per host.
         trust_env: take proxy settings from the environment.
         env: where keys and base URLs are looked up (default ``os.environ``).
+        reader: ``"thread"`` (default): each worker reads its own body;
+            ``"reactor"``: one selector thread reads the bodies of streams
+            whose target never blocks (unbounded mailbox or queue), cutting
+            the per-chunk wake-ups of hundreds of paced streams; every stream
+            still has its worker thread, order, cancel and terminal message.
+            The ``STREAMACTORS_READER`` environment variable sets the default.
     """
 
     def __init__(
@@ -91,6 +98,7 @@ class Client:
         pool_maxsize: int = 256,
         trust_env: bool = True,
         env: Mapping[str, str] | None = None,
+        reader: str | None = None,
     ) -> None:
         self._base_url = base_url
         self._api_key = Secret(api_key) if api_key else None
@@ -99,7 +107,12 @@ class Client:
         self._headers = dict(headers or {})
         self._max_event_bytes = max_event_bytes
         self._env = env
-        self._transport = Transport(pool_maxsize=pool_maxsize, trust_env=trust_env)
+        if reader is None:
+            reader = os.environ.get("STREAMACTORS_READER") or "thread"
+        if reader not in ("thread", "reactor"):
+            raise ConfigurationError(f"reader must be 'thread' or 'reactor', got {reader!r}")
+        self._transport = Transport(pool_maxsize=pool_maxsize, trust_env=trust_env,
+                                    reader=reader)
 
     def __repr__(self) -> str:
         return f"<Client base_url={self._base_url!r} timeout={self._timeout!r}>"

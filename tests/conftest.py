@@ -4,6 +4,7 @@ thread that nobody saw."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +14,13 @@ from typing import Any
 import pytest
 
 pytest_plugins = ["streamactors.testing.pytest_plugin"]
+
+if os.environ.get("STREAMACTORS_READER") == "reactor":
+    # The process-wide reactor (a selector and a wake-up socket pair) lives as
+    # long as the process: make it before any test counts file descriptors.
+    from streamactors._reactor import shared_reactor
+
+    shared_reactor()
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO.parent / "shared" / "fixtures" / "recorded"
