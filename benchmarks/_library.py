@@ -28,13 +28,13 @@ __all__ = ["TARGETS", "BenchActor", "LingerActor", "make_client"]
 _monotonic = time.monotonic
 
 
-def make_client(base_url: str, pool: int = 256) -> Any:
+def make_client(base_url: str, pool: int = 256, reader: str = "thread") -> Any:
     """A ``streamactors.Client`` for the benchmark server (no retries: a
     failure must show, not be hidden by a second attempt)."""
     import streamactors
 
     return streamactors.Client(base_url=base_url, api_key="sk-bench", max_retries=0,
-                               pool_maxsize=pool, timeout=60)
+                               pool_maxsize=pool, timeout=60, reader=reader)
 
 
 def _model(model: str) -> str:
@@ -86,45 +86,13 @@ def _make_actor_class() -> type:
 
 
 def _make_linger_class(base: type) -> type:
-    """PROTOTYPE of a proposed ``StreamingClient._loop`` change (S2): when the
-    previous wake-up was less than ``2 * LINGER`` ago (the actor is under
-    load), wait ``LINGER`` before draining the mailbox, so one wake-up serves
-    the chunks of many streams instead of one. A lone stream is never delayed.
-    Written against the internals of ``_client.py`` as they are; not the library."""
-    from streamactors import _client
-
-    stop_marker = _client._STOP
+    """The benchmark actor with ``StreamingClient.linger`` set (S2): when the
+    previous wake-up was less than ``2 * linger`` ago, the actor waits
+    ``linger`` before draining its mailbox, so one wake-up serves many
+    deliveries."""
 
     class _Linger(base):  # type: ignore[misc]
-        LINGER = 0.001
-
-        def _loop(self) -> None:
-            mailbox = self._mailbox
-            cond = self._cond
-            last = 0.0
-            while True:
-                with cond:
-                    while not mailbox:
-                        cond.wait()
-                now = _monotonic()
-                if now - last < 2 * self.LINGER:
-                    time.sleep(self.LINGER)
-                last = now
-                with cond:
-                    items = list(mailbox)
-                    mailbox.clear()
-                    freed = 0
-                    for item in items:
-                        if type(item) is tuple and type(item[1]) is list:
-                            freed += len(item[1])
-                    if freed:
-                        self._size -= freed
-                        cond.notify_all()
-                for item in items:
-                    if item is stop_marker:
-                        self._refuse(items[items.index(item) + 1 :])
-                        return
-                    self._dispatch(item)
+        linger = 0.001
 
     return _Linger
 
@@ -167,9 +135,10 @@ class Target:
 
 class Handler(Target):
     name = "handler"
+    reader = "thread"
 
     def open(self, base_url: str) -> None:
-        super().open(base_url)
+        self.client = make_client(base_url, reader=self.reader)
         self.actor = BenchActor(None).start()
 
     def stream(self, model: str, hist: Histogram | None = None) -> Result:
@@ -280,6 +249,14 @@ class AStreamTarget(Target):
         return asyncio.run(main())
 
 
+class ReactorHandler(Handler):
+    """The handler target with ``Client(reader="reactor")``."""
+
+    name = "handler-reactor"
+    reader = "reactor"
+
+
 TARGETS: dict[str, type[Target]] = {
-    t.name: t for t in (Handler, QueueTarget, CallableTarget, StreamTarget, AStreamTarget)
+    t.name: t for t in (Handler, ReactorHandler, QueueTarget, CallableTarget, StreamTarget,
+                        AStreamTarget)
 }

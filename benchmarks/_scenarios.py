@@ -114,9 +114,9 @@ def s2(target: Any, url: str, streams: int, rate: float, seconds: float,
 
         # Everything that exists once per process is made before the baseline.
         actor = None
-        if target.name == "handler":
+        if target.name.startswith("handler"):
             actor = (LingerActor if linger else BenchActor)(hist).start()
-        client = make_client(url, pool=streams)
+        client = make_client(url, pool=streams, reader=getattr(target, "reader", "thread"))
         # imports, first connection:
         client.chat("openai/" + model_spec(10), MESSAGES, stream_to=lambda m: None).wait()
     else:
@@ -357,8 +357,8 @@ def run_scenario(spec: dict[str, Any]) -> dict[str, Any]:
             raise SystemExit(f"{name} runs in S2 only")
         return s2(name, spec["url"], spec["streams"], spec["rate"], spec["seconds"],
                   spec["grace"], stack_kb=spec.get("stack_kb", STACK_KB))
-    linger = name == "handler-linger"
-    target = _target("handler" if linger else name)
+    linger = name.endswith("-linger")
+    target = _target(name.removesuffix("-linger") if linger else name)
     if isinstance(target, str):
         return {"skipped": target}
     if kind == "s1":

@@ -39,8 +39,10 @@ S1_LIBRARY = ["handler", "queue", "callable", "stream()", "astream()"]
 FULL: dict[str, Any] = {
     "s1": {"n": 100_000, "n_slow": 20_000, "reps": 2, "rounds": 3},
     "s2": {"rate": 50, "seconds": 10, "rounds": 2, "targets": {
-        200: ["floor", "requests", "handler", "openai-async", "floor-mux", "library-mux-linger"],
-        1000: ["floor", "handler", "openai-async", "floor-mux", "library-mux-linger"]},
+        200: ["floor", "requests", "handler", "handler-reactor", "handler-reactor-linger",
+              "openai-async", "floor-mux", "library-mux-linger"],
+        1000: ["floor", "handler", "handler-reactor", "handler-reactor-linger",
+               "openai-async", "floor-mux", "library-mux-linger"]},
         "grace": {200: 10, 1000: 8}},
     "s3": {"reps": 200, "targets": ["floor", "requests", "httpx-sse", "openai", "handler",
                                     "callable", "stream()"]},
@@ -51,7 +53,8 @@ FULL: dict[str, Any] = {
 }
 SMOKE: dict[str, Any] = {
     "s1": {"n": 20_000, "n_slow": 2_000, "reps": 1, "rounds": 1},
-    "s2": {"rate": 50, "seconds": 2, "rounds": 1, "targets": {100: ["floor", "handler"]},
+    "s2": {"rate": 50, "seconds": 2, "rounds": 1,
+           "targets": {100: ["floor", "handler", "handler-reactor"]},
            "grace": {100: 5}},
     "s3": {"reps": 20, "targets": ["floor", "handler"]},
     "s4": {"reps": 5, "targets": {"floor": 5, "handler": 5}},

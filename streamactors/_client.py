@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -68,6 +69,12 @@ class StreamingClient:
 
     #: What happens after a handler method raised; see the module docs.
     failure_policy: FailurePolicy = "cancel_stream"
+    #: Seconds to wait before draining the mailbox when the previous wake-up
+    #: was less than twice that long ago (the actor is busy): one wake-up
+    #: then serves many deliveries, saving thread switches when hundreds of
+    #: streams flow in. 0 (the default) never waits; 0.001 suits many paced
+    #: streams and adds at most that latency. A lone stream is never delayed.
+    linger: float = 0.0
 
     def __init__(self, *, mailbox_size: int = 0, name: str | None = None) -> None:
         self._mailbox: deque[Any] = deque()
@@ -271,10 +278,18 @@ class StreamingClient:
     def _loop(self) -> None:
         mailbox = self._mailbox
         cond = self._cond
+        linger = self.linger
+        last = 0.0
         while True:
             with cond:
                 while not mailbox:
                     cond.wait()
+            if linger:
+                now = time.monotonic()
+                if now - last < 2 * linger:
+                    time.sleep(linger)
+                last = now
+            with cond:
                 items = list(mailbox)
                 mailbox.clear()
                 freed = 0
