@@ -57,7 +57,7 @@ def test_doc_example_runs(provider_env: LoopbackServer, doc: str, index: int, co
 
     provider_env.script = Script()
     namespace: dict[str, object] = {"__name__": f"doc_example_{index}"}
-    exec(compile(code, f"{doc}#{index}", "exec"), namespace)  # noqa: S102
+    exec(compile(code, f"{doc}#{index}", "exec"), namespace)
 
 
 def test_every_guide_has_a_runnable_example() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -29,7 +30,7 @@ def replay(provider: Provider, data: bytes, pieces: Sequence[int] = ()) -> Repla
     out = Replay()
     bounds = [0, *pieces, len(data)]
     try:
-        for a, b in zip(bounds, bounds[1:]):
+        for a, b in itertools.pairwise(bounds):
             events = list(framer.feed(data[a:b]))
             for ev in events:
                 chunks = decoder.feed(ev.data, ev.event) if provider.framing == "sse" else decoder.feed(ev)

@@ -203,7 +203,9 @@ def test_messages_are_frozen(env: LoopbackServer) -> None:
         msgs[0].chunk = None  # type: ignore[misc]
     with pytest.raises(AttributeError):
         msgs[0].chunk.text = "x"  # type: ignore[misc]
-    with pytest.raises(Exception):
+    import pydantic
+
+    with pytest.raises(pydantic.ValidationError):
         msgs[-1].result.model = "x"  # type: ignore[misc]
 
 

@@ -71,7 +71,9 @@ def test_queue_and_iteration_targets(client: sa.Client, loopback_server: Loopbac
 
 
 @pytest.mark.timeout(30)
-def test_cancel_a_stalled_read_is_prompt(client: sa.Client, loopback_server: LoopbackServer) -> None:
+def test_cancel_a_stalled_read_is_prompt(
+    client: sa.Client, loopback_server: LoopbackServer
+) -> None:
     loopback_server.push(Script(text=TEXT, fault=Fault("stall", after=2, seconds=20)))
     q: queue.Queue[Any] = queue.Queue()
     h = client.chat("openai/m", MSGS, stream_to=q)

@@ -3,6 +3,7 @@ read path when urllib3's internals are not what we expect."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -33,7 +34,7 @@ def test_dechunker_any_split(pieces: list[bytes], cuts: list[int], trailers: byt
     wire = _chunked(pieces, trailers)
     bounds = sorted({0, len(wire), *(c for c in cuts if c < len(wire))})
     d = _Dechunker()
-    out = b"".join(d.feed(wire[a:b]) for a, b in zip(bounds, bounds[1:]))
+    out = b"".join(d.feed(wire[a:b]) for a, b in itertools.pairwise(bounds))
     assert out == b"".join(pieces)
     assert d.done
 
