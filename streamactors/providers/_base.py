@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 from pydantic_core import from_json as _from_json
 
 from .._chunk import Chunk
-from ..errors import ConfigurationError, HTTPStatusError, error_for_status
+from ..errors import ConfigurationError, HTTPStatusError, ProtocolError, error_for_status
 
 __all__ = [
     "Framing",
@@ -230,6 +230,22 @@ def loads_event(data: str) -> Any:
         if "recursion limit" in str(exc):
             raise
         return json.loads(data)
+
+
+def event_object(data: str, provider: str) -> dict[str, Any]:
+    """The JSON object of one event (or NDJSON line), on the hot path.
+
+    Raises:
+        ProtocolError: the data is not JSON, or not a JSON object.
+    """
+    try:
+        obj = loads_event(data)
+    except ValueError:
+        raise ProtocolError(f"{provider} sent an event that is not valid JSON",
+                            payload=data) from None
+    if type(obj) is not dict:
+        raise ProtocolError(f"{provider} sent an event that is not a JSON object", payload=data)
+    return obj
 
 
 def decode_error_body(body: bytes) -> Any:

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._chunk import Chunk, ToolCallDelta, Usage
-from ..errors import ConfigurationError, HTTPStatusError, ProtocolError, ProviderError
+from ..errors import ConfigurationError, HTTPStatusError, ProviderError
 from ._base import (
     Framing,
     HTTPRequest,
@@ -29,7 +29,7 @@ from ._base import (
     Secret,
     build_status_error,
     decode_error_body,
-    loads_event,
+    event_object,
     reject_params,
 )
 from ._messages import (
@@ -81,7 +81,6 @@ _RETRYABLE_TYPES = frozenset({"overloaded_error", "api_error", "rate_limit_error
 
 _INPUT_KEYS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
-_loads = loads_event
 
 
 def _int(value: Any) -> int | None:
@@ -127,14 +126,7 @@ class AnthropicDecoder:
         self._pending = False
 
     def feed(self, data: str, event: str = "message") -> list[Chunk]:
-        try:
-            obj = _loads(data)
-        except ValueError:
-            raise ProtocolError(
-                f"{_NAME} sent an event that is not valid JSON", payload=data
-            ) from None
-        if type(obj) is not dict:
-            raise ProtocolError(f"{_NAME} sent an event that is not a JSON object", payload=data)
+        obj = event_object(data, _NAME)
         kind = obj.get("type") or event
         if kind == "content_block_delta":
             delta = obj.get("delta")

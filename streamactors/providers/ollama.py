@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._chunk import Chunk, ToolCallDelta, Usage
-from ..errors import ConfigurationError, HTTPStatusError, ProtocolError, ProviderError
+from ..errors import ConfigurationError, HTTPStatusError, ProviderError
 from ._base import (
     Framing,
     HTTPRequest,
@@ -25,7 +25,7 @@ from ._base import (
     Secret,
     build_status_error,
     decode_error_body,
-    loads_event,
+    event_object,
     reject_params,
 )
 from ._messages import (
@@ -70,7 +70,6 @@ _IGNORED = ("stream", "stream_options", "max_tokens", "max_completion_tokens", "
 _USAGE_KEYS = ("prompt_eval_count", "eval_count", "total_duration", "load_duration",
                "prompt_eval_duration", "eval_duration")
 
-_loads = loads_event
 
 
 def ollama_usage(obj: Mapping[str, Any]) -> Usage | None:
@@ -99,14 +98,7 @@ class OllamaDecoder:
         self._calls = 0
 
     def feed(self, data: str, event: str = "message") -> list[Chunk]:
-        try:
-            obj = _loads(data)
-        except ValueError:
-            raise ProtocolError(
-                f"{_NAME} sent a line that is not valid JSON", payload=data
-            ) from None
-        if type(obj) is not dict:
-            raise ProtocolError(f"{_NAME} sent a line that is not a JSON object", payload=data)
+        obj = event_object(data, _NAME)
         if "error" in obj:
             raise self._error(obj["error"], data)
         message = obj.get("message")

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._chunk import Chunk, ToolCallDelta, Usage
-from ..errors import HTTPStatusError, ProtocolError, ProviderError
+from ..errors import HTTPStatusError, ProviderError
 from ._base import (
     HTTPRequest,
     ProviderConfig,
@@ -23,7 +23,7 @@ from ._base import (
     Secret,
     build_status_error,
     decode_error_body,
-    loads_event,
+    event_object,
     reject_params,
 )
 
@@ -48,7 +48,6 @@ _FINISH = {
     "error": "error",
 }
 
-_loads = loads_event
 
 
 def openai_finish_reason(native: str) -> str:
@@ -185,14 +184,7 @@ class OpenAIChatDecoder:
         if data.startswith("[DONE]"):
             self.done = True
             return []
-        try:
-            obj = _loads(data)
-        except ValueError:
-            raise ProtocolError(
-                f"{self._provider} sent an event that is not valid JSON", payload=data
-            ) from None
-        if type(obj) is not dict:
-            raise ProtocolError(f"{self._provider} sent a non-object event", payload=data)
+        obj = event_object(data, self._provider)
         if obj.get("error"):
             raise self._in_band_error(obj["error"])
         choices = obj.get("choices")

@@ -14,7 +14,7 @@ from typing import Any
 
 from .._chunk import Chunk
 from ..errors import ConfigurationError, HTTPStatusError, ProtocolError, ProviderError
-from ._base import Framing, HTTPRequest, ProviderConfig, RequestInput, loads_event, reject_params
+from ._base import Framing, HTTPRequest, ProviderConfig, RequestInput, event_object, reject_params
 from .openai_chat import bearer_headers, openai_error_from_response, openai_usage
 
 __all__ = ["OpenAICompletionsDecoder", "OpenAICompletionsProvider"]
@@ -46,14 +46,7 @@ class OpenAICompletionsDecoder:
         if data.startswith("[DONE]"):
             self.done = True
             return []
-        try:
-            payload = loads_event(data)
-        except ValueError:
-            raise ProtocolError(
-                f"{self._provider} sent a completions event that is not JSON", payload=data
-            ) from None
-        if type(payload) is not dict:
-            raise ProtocolError(f"{self._provider} sent a non-object event", payload=data)
+        payload = event_object(data, self._provider)
         if payload.get("error"):
             raise self._error(payload["error"], data)
         raw_usage = payload.get("usage")
