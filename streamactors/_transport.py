@@ -23,9 +23,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import requests
@@ -35,15 +34,16 @@ import urllib3
 import urllib3.connection
 import urllib3.exceptions
 import urllib3.util.connection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from ._cancel import CancelToken
+from ._chunked import Dechunker
+from ._pool import Adapter
+from ._pool import current_token
 from ._reactor import Reactor, shared_reactor
 from ._timeout import Timeout
 from ._version import __version__
 from .errors import (
     ConnectTimeout,
-    ProtocolError,
     ReadTimeout,
     StreamCancelled,
     StreamConnectionError,
@@ -53,178 +53,9 @@ from .providers._base import HTTPRequest
 
 __all__ = ["Body", "Response", "Transport", "map_read_error"]
 
-_local = threading.local()
 _READ_SIZE = 65536
 _USER_AGENT = f"streamactors/{__version__} python-requests/{requests.__version__}"
 MAX_ERROR_BODY = 1024 * 1024
-
-
-def _connect(conn: Any, fallback: Callable[[], socket.socket]) -> socket.socket:
-    """urllib3's ``_new_conn`` for a stream's connection, cancellable.
-
-    As ``urllib3.util.connection.create_connection``, except that the socket
-    is set on ``conn.sock`` before ``connect()`` blocks: the stream's cancel
-    token shuts ``conn.sock`` down, which ends a hanging connect at once.
-    Other threads, or a urllib3 without ``_dns_host``, use ``fallback``.
-    """
-    token: CancelToken | None = getattr(_local, "token", None)
-    host = getattr(conn, "_dns_host", None)
-    if token is None or not isinstance(host, str):
-        return fallback()
-    try:
-        err: OSError = OSError("getaddrinfo returned no address")
-        family = urllib3.util.connection.allowed_gai_family()
-        for af, kind, proto, _, addr in socket.getaddrinfo(
-            host.strip("[]"), conn.port, family, socket.SOCK_STREAM
-        ):
-            sock = socket.socket(af, kind, proto)
-            try:
-                for option in conn.socket_options or ():
-                    sock.setsockopt(*option)
-                if isinstance(conn.timeout, (int, float)):
-                    sock.settimeout(conn.timeout)
-                if conn.source_address:
-                    sock.bind(conn.source_address)
-                conn.sock = sock
-                if token.cancelled:
-                    raise ConnectionAbortedError("the stream was cancelled")
-                sock.connect(addr)
-                return sock
-            except OSError as exc:
-                conn.sock = None
-                sock.close()
-                err = exc
-        raise err
-    except socket.gaierror as exc:
-        raise urllib3.exceptions.NameResolutionError(conn.host, conn, exc) from exc
-    except TimeoutError as exc:
-        raise urllib3.exceptions.ConnectTimeoutError(
-            conn, f"Connection to {conn.host} timed out. (connect timeout={conn.timeout})"
-        ) from exc
-    except OSError as exc:
-        raise urllib3.exceptions.NewConnectionError(
-            conn, f"Failed to establish a new connection: {exc}"
-        ) from exc
-
-
-class _HTTPConnection(urllib3.connection.HTTPConnection):
-    def _new_conn(self) -> socket.socket:
-        return _connect(self, super()._new_conn)
-
-
-class _HTTPSConnection(urllib3.connection.HTTPSConnection):
-    def _new_conn(self) -> socket.socket:
-        return _connect(self, super()._new_conn)
-
-
-class _TrackedHTTPPool(HTTPConnectionPool):
-    """Hands each connection it gives out to the current stream's cancel token."""
-
-    ConnectionCls = _HTTPConnection
-
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)
-        token: CancelToken | None = getattr(_local, "token", None)
-        if token is not None:
-            token.attach_connection(conn)
-        return conn
-
-
-class _TrackedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
-
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)
-        token: CancelToken | None = getattr(_local, "token", None)
-        if token is not None:
-            token.attach_connection(conn)
-        return conn
-
-
-_POOLS = {"http": _TrackedHTTPPool, "https": _TrackedHTTPSPool}
-
-
-class _Adapter(requests.adapters.HTTPAdapter):
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _POOLS
-
-    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **kwargs)
-        manager.pool_classes_by_scheme = _POOLS
-        return manager
-
-
-class _Dechunker:
-    """HTTP/1.1 chunked transfer decoding, sans-I/O: bytes in, payload out."""
-
-    __slots__ = ("_buf", "_left", "_state")
-
-    _SIZE, _DATA, _CRLF, _TRAILER, _DONE = range(5)
-
-    def __init__(self) -> None:
-        self._buf = b""
-        self._left = 0
-        self._state = self._SIZE
-
-    @property
-    def done(self) -> bool:
-        return self._state == self._DONE
-
-    def feed(self, data: bytes) -> bytes:
-        buf = self._buf + data if self._buf else data
-        n = len(buf)
-        pos = 0
-        out = []
-        state = self._state
-        left = self._left
-        while pos < n:
-            if state == 1:  # data
-                take = n - pos if n - pos < left else left
-                out.append(buf[pos : pos + take])
-                pos += take
-                left -= take
-                if left == 0:
-                    state = 2
-            elif state == 0 or state == 2:  # (CRLF then) size line
-                end = buf.find(b"\n", pos)
-                if end < 0:
-                    if n - pos > 4096:
-                        raise ProtocolError("malformed chunked body: size line too long")
-                    break
-                line = buf[pos:end]
-                pos = end + 1
-                if state == 2:
-                    if line.strip():
-                        raise ProtocolError("malformed chunked body: data longer than its size")
-                    state = 0
-                    continue
-                try:
-                    size = int(line.split(b";", 1)[0].strip(), 16)
-                except ValueError:
-                    raise ProtocolError(
-                        "malformed chunked body: bad chunk size",
-                        payload=line[:100].decode("latin-1"),
-                    ) from None
-                if size:
-                    left = size
-                    state = 1
-                else:
-                    state = 3
-            elif state == 3:  # trailers until a blank line
-                end = buf.find(b"\n", pos)
-                if end < 0:
-                    break
-                line = buf[pos:end]
-                pos = end + 1
-                if not line.strip():
-                    state = 4
-            else:
-                break
-        self._state = state
-        self._left = left
-        self._buf = buf[pos:] if pos < n else b""
-        return out[0] if len(out) == 1 else b"".join(out)
 
 
 class Body:
@@ -393,7 +224,7 @@ class Body:
             pass
 
 
-def _open_body(raw: Any) -> tuple[Any, _Dechunker | None, int | None]:
+def _open_body(raw: Any) -> tuple[Any, Dechunker | None, int | None]:
     """The buffered socket file under an urllib3 response, with how its body
     is framed; ``(None, None, None)`` selects urllib3's own reads instead.
 
@@ -405,7 +236,7 @@ def _open_body(raw: Any) -> tuple[Any, _Dechunker | None, int | None]:
     if file is None or not hasattr(file, "read1") or getattr(fp, "chunk_left", None) is not None:
         return None, None, None
     if getattr(fp, "chunked", False):
-        return file, _Dechunker(), None
+        return file, Dechunker(), None
     length = getattr(fp, "length", None)
     if isinstance(length, int):
         return file, None, length
@@ -480,7 +311,7 @@ class Transport:
         self.reactor: Reactor | None = shared_reactor() if reader == "reactor" else None
         session = requests.Session()
         session.trust_env = False
-        adapter = _Adapter(pool_connections=16, pool_maxsize=pool_maxsize, max_retries=0)
+        adapter = Adapter(pool_connections=16, pool_maxsize=pool_maxsize, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         self._session = session
@@ -513,7 +344,7 @@ class Transport:
         headers = {"User-Agent": _USER_AGENT, **request.wire_headers()}
         headers.setdefault("Accept-Encoding", "identity")
         body = json.dumps(request.body, ensure_ascii=False).encode("utf-8")
-        _local.token = token
+        current_token.token = token
         try:
             if token.cancelled:
                 raise StreamCancelled(reason=token.reason or "cancelled")
@@ -546,7 +377,7 @@ class Transport:
                 token, StreamConnectionError(f"request to {_host(request.url)} failed: {exc}")
             ) from None
         finally:
-            _local.token = None
+            current_token.token = None
         try:
             return Response(response, token)
         except BaseException:

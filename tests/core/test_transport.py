@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import streamactors as sa
 from streamactors import _transport
-from streamactors._transport import _Dechunker
+from streamactors._chunked import Dechunker as _Dechunker
 from streamactors.errors import ProtocolError
 from streamactors.testing import LoopbackServer, Script
 
