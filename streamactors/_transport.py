@@ -37,8 +37,7 @@ import urllib3.util.connection
 
 from ._cancel import CancelToken
 from ._chunked import Dechunker
-from ._pool import Adapter
-from ._pool import current_token
+from ._pool import Adapter, current_token
 from ._reactor import Reactor, shared_reactor
 from ._timeout import Timeout
 from ._version import __version__
