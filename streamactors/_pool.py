@@ -87,28 +87,26 @@ class _HTTPSConnection(urllib3.connection.HTTPSConnection):
         return _connect(self, super()._new_conn)
 
 
-class _TrackedHTTPPool(HTTPConnectionPool):
-    """Hands each connection it gives out to the current stream's cancel token."""
+def _track(conn: Any) -> Any:
+    """Hand a connection a pool gives out to the current stream's cancel token."""
+    token: CancelToken | None = getattr(current_token, "token", None)
+    if token is not None:
+        token.attach_connection(conn)
+    return conn
 
+
+class _TrackedHTTPPool(HTTPConnectionPool):
     ConnectionCls = _HTTPConnection
 
     def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)
-        token: CancelToken | None = getattr(current_token, "token", None)
-        if token is not None:
-            token.attach_connection(conn)
-        return conn
+        return _track(super()._get_conn(timeout))
 
 
 class _TrackedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _HTTPSConnection
 
     def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)
-        token: CancelToken | None = getattr(current_token, "token", None)
-        if token is not None:
-            token.attach_connection(conn)
-        return conn
+        return _track(super()._get_conn(timeout))
 
 
 _POOLS = {"http": _TrackedHTTPPool, "https": _TrackedHTTPSPool}

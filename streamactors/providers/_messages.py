@@ -69,6 +69,14 @@ def content_parts(content: Any, provider: str) -> list[Mapping[str, Any]]:
     )
 
 
+def part_text(part: Mapping[str, Any], provider: str) -> str:
+    """The string of a ``text`` content part; ``ConfigurationError`` otherwise."""
+    text = part.get("text")
+    if not isinstance(text, str):
+        raise ConfigurationError(f"{provider}: a text part needs a string 'text'")
+    return text
+
+
 def text_of(content: Any, provider: str, sep: str = "\n") -> str:
     """The text of ``content``; only ``text`` parts are allowed.
 
@@ -82,10 +90,7 @@ def text_of(content: Any, provider: str, sep: str = "\n") -> str:
             raise ConfigurationError(
                 f"{provider}: only text parts are allowed here, got a {kind!r} part"
             )
-        text = part.get("text")
-        if not isinstance(text, str):
-            raise ConfigurationError(f"{provider}: a text part needs a string 'text'")
-        texts.append(text)
+        texts.append(part_text(part, provider))
     return sep.join(texts)
 
 

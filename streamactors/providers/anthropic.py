@@ -40,6 +40,7 @@ from ._messages import (
     image_of,
     max_output_tokens,
     parse_tool_choice,
+    part_text,
     request_messages,
     stop_sequences,
     system_text,
@@ -263,9 +264,7 @@ def _content_blocks(content: Any) -> list[dict[str, Any]]:
     for part in content_parts(content, _NAME):
         kind = part.get("type", "text")
         if kind == "text":
-            text = part.get("text")
-            if not isinstance(text, str):
-                raise ConfigurationError(f"{_NAME}: a text part needs a string 'text'")
+            text = part_text(part, _NAME)
             if text:
                 block: dict[str, Any] = {"type": "text", "text": text}
                 if "cache_control" in part:

@@ -48,6 +48,7 @@ from ._messages import (
     image_of,
     max_output_tokens,
     parse_tool_choice,
+    part_text,
     request_messages,
     response_schema,
     stop_sequences,
@@ -242,9 +243,7 @@ def _user_parts(content: Any) -> list[dict[str, Any]]:
     for part in content_parts(content, _NAME):
         kind = part.get("type", "text")
         if kind == "text":
-            text = part.get("text")
-            if not isinstance(text, str):
-                raise ConfigurationError(f"{_NAME}: a text part needs a string 'text'")
+            text = part_text(part, _NAME)
             if text:
                 parts.append({"text": text})
         elif kind == "image_url":

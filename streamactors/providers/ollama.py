@@ -38,6 +38,7 @@ from ._messages import (
     image_of,
     max_output_tokens,
     parse_tool_choice,
+    part_text,
     response_schema,
     stop_sequences,
     text_of,
@@ -175,10 +176,7 @@ def _message(message: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, 
     for part in content_parts(message.get("content"), _NAME):
         kind = part.get("type", "text")
         if kind == "text":
-            text = part.get("text")
-            if not isinstance(text, str):
-                raise ConfigurationError(f"{_NAME}: a text part needs a string 'text'")
-            texts.append(text)
+            texts.append(part_text(part, _NAME))
         elif kind == "image_url":
             image = image_of(part, _NAME)
             if image.data is None:

@@ -24,7 +24,7 @@ from streamactors.errors import (
 from streamactors.providers._base import ProviderConfig, RequestInput, Secret
 from streamactors.providers.anthropic import AnthropicDecoder, AnthropicProvider
 
-from ._replay_others import recorded, recorded_names, replay, sse_events
+from ._replay import recorded, recorded_names, replay, sse_events
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -22,7 +22,7 @@ from streamactors.errors import (
 from streamactors.providers._base import ProviderConfig, RequestInput, Secret
 from streamactors.providers.ollama import OllamaDecoder, OllamaProvider
 
-from ._replay_others import lines, ndjson_lines, recorded, recorded_names, replay
+from ._replay import lines, ndjson_lines, recorded, recorded_names, replay
 
 pytestmark = pytest.mark.timeout(10)
 

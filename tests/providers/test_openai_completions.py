@@ -19,7 +19,8 @@ from streamactors.providers.openai_completions import (
     OpenAICompletionsProvider,
 )
 
-from ._replay_responses import replay_body, replay_events
+from ._replay import replay as replay_events
+from ._replay import replay_body
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -27,7 +27,9 @@ from streamactors.providers.openai_responses import (
     OpenAIResponsesProvider,
 )
 
-from ._replay_responses import fixture_bytes, replay_body, replay_events, sse_events
+from ._replay import recorded as fixture_bytes
+from ._replay import replay as replay_events
+from ._replay import replay_body, sse_events
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -1,4 +1,6 @@
-"""Test helpers: replay SSE bodies through a codec and fold the chunks.
+"""Test helpers for the provider codecs: frame recorded bodies with the
+library's own SSE / NDJSON decoders, feed the codec, fold the chunks with the
+library's ``Accumulator``.
 
 Recorded streams live beside the repository in ``../shared/fixtures/recorded``;
 tests that need them skip with a message naming the missing path.
@@ -6,8 +8,10 @@ tests that need them skip with a message naming the missing path.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,13 +19,14 @@ from streamactors._chunk import Chunk
 from streamactors._result import StreamResult
 from streamactors.accumulate import Accumulator
 from streamactors.errors import StreamError
+from streamactors.ndjson import NDJSONDecoder
 from streamactors.providers._base import StreamDecoder
 from streamactors.sse import SSEDecoder
 
 RECORDED = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "recorded"
 
 
-def fixture_bytes(relative: str) -> bytes:
+def recorded(relative: str) -> bytes:
     """The bytes of a recorded stream, or a skip when the fixtures are absent."""
     path = RECORDED / relative
     if not path.is_file():
@@ -29,16 +34,37 @@ def fixture_bytes(relative: str) -> bytes:
     return path.read_bytes()
 
 
+def recorded_names(provider: str) -> list[str]:
+    """``provider/<file>`` of every recorded stream of a provider (empty if absent)."""
+    folder = RECORDED / provider
+    if not folder.is_dir():
+        return []
+    return sorted(f"{provider}/{p.name}" for p in folder.iterdir() if p.is_file())
+
+
+def _pieces(body: bytes, size: int | None) -> list[bytes]:
+    return [body[i:i + size] for i in range(0, len(body), size)] if size else [body]
+
+
 def sse_events(body: bytes, piece: int | None = None) -> list[tuple[str, str]]:
-    """(event name, data) of every event of an SSE body, via the library's parser,
-    fed whole or in reads of ``piece`` bytes."""
+    """(event name, data) of every event of an SSE body, fed whole or in
+    reads of ``piece`` bytes."""
     decoder = SSEDecoder()
-    step = piece or max(len(body), 1)
     events = []
-    for start in range(0, len(body), step):
-        events.extend(decoder.feed(body[start:start + step]))
+    for part in _pieces(body, piece):
+        events.extend(decoder.feed(part))
     events.extend(decoder.close())
     return [(e.event, e.data) for e in events]
+
+
+def ndjson_lines(body: bytes, piece: int | None = None) -> list[tuple[str, str]]:
+    """("message", line) of every line of an NDJSON body."""
+    decoder = NDJSONDecoder()
+    lines = []
+    for part in _pieces(body, piece):
+        lines.extend(decoder.feed(part))
+    lines.extend(decoder.close())
+    return [("message", line) for line in lines]
 
 
 @dataclass
@@ -56,7 +82,7 @@ class Replay:
         return self.acc.result()
 
 
-def replay_events(decoder: StreamDecoder, events: list[tuple[str, str]]) -> Replay:
+def replay(decoder: StreamDecoder, events: list[tuple[str, str]]) -> Replay:
     """Feed events in order, folding chunks; stop at the first error raised."""
     out = Replay()
     for name, data in events:
@@ -74,4 +100,9 @@ def replay_events(decoder: StreamDecoder, events: list[tuple[str, str]]) -> Repl
 
 def replay_body(decoder: StreamDecoder, body: bytes, piece: int | None = None) -> Replay:
     """Replay an SSE body through ``decoder`` (see ``sse_events``)."""
-    return replay_events(decoder, sse_events(body, piece))
+    return replay(decoder, sse_events(body, piece))
+
+
+def lines(*payloads: dict[str, Any]) -> list[tuple[str, str]]:
+    """Hand-written NDJSON lines."""
+    return [("message", json.dumps(p)) for p in payloads]
