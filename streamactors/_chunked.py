@@ -28,6 +28,16 @@ class Dechunker:
         return self._state == self._DONE
 
     def feed(self, data: bytes) -> bytes:
+        if self._state == 0 and not self._buf:
+            # Fast path of a paced stream: exactly one whole chunk.
+            end = data.find(b"\r\n")
+            if 0 < end < 9 and data[-2:] == b"\r\n":
+                try:
+                    size = int(data[:end], 16)
+                except ValueError:
+                    size = -1
+                if size > 0 and end + 4 + size == len(data):
+                    return data[end + 2 : -2]
         buf = self._buf + data if self._buf else data
         n = len(buf)
         pos = 0

@@ -138,6 +138,10 @@ class SSEDecoder:
             return []
         if type(data) is not bytes:
             data = bytes(data)
+        if data[-2:] == b"\n\n":
+            event = self._whole_event(data)
+            if event is not None:
+                return [event]
         if self._at_start:
             started, self._bom = strip_bom(self._bom, data)
             if started is None:
@@ -197,6 +201,35 @@ class SSEDecoder:
                 return events
             raise
         return events
+
+    def _whole_event(self, data: bytes) -> ServerSentEvent | None:
+        """The fast path of a paced stream: ``data`` is exactly one whole
+        event (``data: ...`` with an optional ``event: ...`` line before it,
+        LF line ends) and nothing is pending. None sends it the general way.
+        """
+        if (self._at_start or self._skip_lf or self._tail or self._data or self._event
+                or self._event_retry is not None):
+            return None
+        end = len(data) - 2
+        first = data.find(b"\n")
+        if first == end:
+            kind = ""
+            start = 0
+        elif data[:7] == b"event: " and data.find(b"\n", first + 1) == end and first <= self._max:
+            kind = data[7:first].decode("utf-8", "replace")
+            start = first + 1
+        else:
+            return None
+        if data[start : start + 6] != b"data: " or end - start > self._max or b"\r" in data:
+            return None
+        last_id = self._id
+        self._last_event_id = last_id
+        event = _new(ServerSentEvent)
+        _set_event(event, kind or "message")
+        _set_data(event, data[start + 6 : end].decode("utf-8", "replace"))
+        _set_id(event, last_id)
+        _set_retry(event, None)
+        return event
 
     def close(self) -> list[ServerSentEvent]:
         """Signal the end of the body; return the events it completed.

@@ -39,6 +39,29 @@ def test_dechunker_any_split(pieces: list[bytes], cuts: list[int], trailers: byt
     assert d.done
 
 
+@settings(max_examples=200, deadline=None)
+@given(pieces=st.lists(st.binary(min_size=1, max_size=40), max_size=12))
+def test_dechunker_one_chunk_per_read(pieces: list[bytes]) -> None:
+    # How a paced server sends: each read is exactly one whole chunk (the
+    # decoder's fast path), payloads holding CRLFs and hex digits included.
+    wire = _chunked(pieces)
+    frames = [b"%x\r\n%s\r\n" % (len(p), p) for p in pieces]
+    d = _Dechunker()
+    out = [d.feed(f) for f in frames]
+    assert out == pieces
+    assert d.feed(wire[sum(map(len, frames)):]) == b"" and d.done
+
+
+def test_dechunker_whole_chunks_with_extensions_and_errors() -> None:
+    d = _Dechunker()
+    assert d.feed(b"3;x=1\r\nabc\r\n") == b"abc"
+    assert d.feed(b"3\r\nabc\r\n") == b"abc"
+    with pytest.raises(ProtocolError):
+        _Dechunker().feed(b"3\r\nabcd\r\n")  # data longer than its size
+    with pytest.raises(ProtocolError):
+        _Dechunker().feed(b"zz\r\nab\r\n")
+
+
 def test_dechunker_extensions_and_errors() -> None:
     d = _Dechunker()
     assert d.feed(b"3;ext=1\r\nabc\r\n0\r\n\r\n") == b"abc" and d.done

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streamactors.errors import ProtocolError
 from streamactors.sse import ServerSentEvent, SSEDecoder
 
 # --- a slow, obvious implementation of the spec, as the oracle ----------------
@@ -128,6 +129,53 @@ def test_any_split_matches_whole(body: bytes, points: list[int]) -> None:
 @given(streams())
 def test_one_byte_at_a_time_matches_whole(body: bytes) -> None:
     assert run([body[i : i + 1] for i in range(len(body))]) == run([body])
+
+
+def _at_blank_lines(body: bytes) -> list[bytes]:
+    """``body`` cut after every ``\\n\\n``: how a paced server sends it, one
+    event per read (the decoder's fast path)."""
+    pieces = []
+    start = 0
+    while (at := body.find(b"\n\n", start)) >= 0:
+        pieces.append(body[start : at + 2])
+        start = at + 2
+    return [*pieces, body[start:]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(streams())
+def test_one_event_per_read_matches_reference(body: bytes) -> None:
+    assert run(_at_blank_lines(body)) == reference(body)
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [b"data: a\n\n", b"event: x\ndata: b\n\n", b"data: c\n\n"],
+        [b"event: x\n", b"data: a\n\n", b"data: b\n\n"],  # a pending type
+        [b"id: 7\n", b"data: a\n\n", b"data: b\n\n"],  # the id persists
+        [b"retry: 5\n", b"data: a\n\n", b"data: b\n\n"],  # retry of the first only
+        [b"data: a\n", b"data: b\n\n", b"data: c\n\n"],  # pending data lines
+        [b"data: a\r", b"\ndata: b\n\n"],  # a CRLF split across reads
+        [b"data: a\rdata: b\n\n", b"event: \ndata: c\n\n"],  # CR inside, empty type
+        [b"event: e\nid: 1\ndata: a\n\n", b"event: e\ndata: \xff\n\n"],
+    ],
+)
+def test_whole_event_reads_in_any_state(pieces: list[bytes]) -> None:
+    body = b"".join(pieces)
+    assert run(pieces) == reference(body)
+    assert run(pieces) == run([body])
+
+
+def test_whole_event_reads_keep_the_size_limit() -> None:
+    decoder = SSEDecoder(max_event_bytes=10)
+    assert decoder.feed(b"data: 1234\n\n")[0].data == "1234"  # 10 bytes: at the limit
+    with pytest.raises(ProtocolError):
+        decoder.feed(b"data: 12345\n\n")
+    decoder = SSEDecoder(max_event_bytes=10)
+    decoder.feed(b"data: a\n\n")
+    with pytest.raises(ProtocolError):
+        decoder.feed(b"event: 12345\ndata: b\n\n")
 
 
 @pytest.mark.parametrize(
