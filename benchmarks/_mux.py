@@ -67,7 +67,7 @@ class _LibraryState:
 
     def __init__(self, sock: socket.socket, actor: Any) -> None:
         from streamactors import Accumulator, StreamHandle
-        from streamactors._transport import _Dechunker
+        from streamactors._chunked import Dechunker as _Dechunker
         from streamactors.providers.openai_chat import OpenAIChatDecoder
         from streamactors.sse import SSEDecoder
 

@@ -39,7 +39,7 @@ def _best(fn: Callable[[], Any], n: int) -> float:
 
 def stage_costs(n: int) -> dict[str, float]:
     """Microseconds per chunk of each stage, replaying ``n`` chunks."""
-    from streamactors._transport import _Dechunker
+    from streamactors._chunked import Dechunker as _Dechunker
     from streamactors.accumulate import Accumulator
     from streamactors.providers.openai_chat import OpenAIChatDecoder
     from streamactors.sse import SSEDecoder

@@ -371,6 +371,8 @@ class ServerProcess:
     def close(self) -> None:
         self._proc.kill()
         self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
 
     def __enter__(self) -> ServerProcess:
         return self

@@ -29,6 +29,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from ._cancel import CancelToken
 from .errors import ReadTimeout, StreamError
@@ -41,7 +42,8 @@ _TICK = 0.05
 
 
 class _Job:
-    __slots__ = ("done", "error", "last", "map_error", "on_data", "read_timeout", "sock")
+    __slots__ = ("done", "error", "fd", "last", "map_error", "on_data", "read_timeout", "recv",
+                 "sock", "tls")
 
     def __init__(
         self,
@@ -51,6 +53,9 @@ class _Job:
         map_error: Callable[[BaseException], StreamError],
     ) -> None:
         self.sock = sock
+        self.fd = -1
+        self.recv = sock.recv
+        self.tls = isinstance(sock, ssl.SSLSocket)
         self.on_data = on_data
         self.read_timeout = read_timeout
         self.map_error = map_error
@@ -71,10 +76,11 @@ class Reactor:
         self._wake_w.setblocking(False)
         self._sel.register(self._wake_r, selectors.EVENT_READ, None)
         self._thread: threading.Thread | None = None
-        self._jobs: set[_Job] = set()
+        #: registered jobs by file descriptor (the wake-up socket maps to None)
+        self._jobs: dict[int, _Job | None] = {self._wake_r.fileno(): None}
 
     def __repr__(self) -> str:
-        return f"<Reactor jobs={len(self._jobs)}>"
+        return f"<Reactor jobs={len(self._jobs) - 1}>"
 
     def run(
         self,
@@ -106,19 +112,79 @@ class Reactor:
     # -- the reactor thread ----------------------------------------------------
 
     def _loop(self) -> None:
-        select = self._sel.select
-        next_tick = time.monotonic() + _TICK
+        # The hot loop of reactor mode: one pass per ready socket, one recv
+        # each, everything looked up once (a paced chunk costs about 2 us of
+        # recv and 0.5 us of poll; the rest of this loop should cost less).
+        poll = self._poll_function()
+        jobs = self._jobs
+        get = jobs.get
+        monotonic = time.monotonic
+        size = _READ_SIZE
+        again = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
+        next_tick = monotonic() + _TICK
         while True:
-            timeout = max(0.0, next_tick - time.monotonic()) if self._jobs else None
-            for key, _ in select(timeout):
-                job = key.data
+            timeout = max(0.0, next_tick - monotonic()) if len(jobs) > 1 else None
+            ready = poll(timeout)
+            now = monotonic()
+            for fd in ready:
+                job = get(fd)
                 if job is None:
-                    self._take_pending()
-                else:
-                    self._readable(job)
-            if self._jobs and time.monotonic() >= next_tick:
-                self._expire()
-                next_tick = time.monotonic() + _TICK
+                    if fd in jobs:
+                        self._take_pending()
+                    continue
+                try:
+                    data = job.recv(size)
+                except again:
+                    continue
+                except OSError as exc:
+                    self._finish(job, job.map_error(exc))
+                    continue
+                job.last = now
+                try:
+                    if job.on_data(data) or not data:
+                        self._finish(job, None)
+                    elif job.tls:
+                        self._drain_tls(job)
+                except BaseException as exc:  # the pipeline's own error ends this job only
+                    self._finish(job, exc)
+            if now >= next_tick:
+                if len(jobs) > 1:
+                    self._expire(now)
+                next_tick = now + _TICK
+
+    def _poll_function(self) -> Callable[[float | None], list[int]]:
+        """``timeout -> ready file descriptors`` over the selector's own
+        epoll/kqueue/poll object when it has one (selectors' key objects cost
+        more than the recv), else through the selector."""
+        select = self._sel.select
+        raw: Any = getattr(self._sel, "_selector", None)  # the epoll object, where there is one
+        if isinstance(self._sel, getattr(selectors, "EpollSelector", ())) and hasattr(raw, "poll"):
+            epoll = raw.poll
+
+            def poll(timeout: float | None) -> list[int]:
+                return [fd for fd, _ in epoll(-1 if timeout is None else timeout)]
+
+            return poll
+
+        def generic(timeout: float | None) -> list[int]:
+            return [key.fd for key, _ in select(timeout)]
+
+        return generic
+
+    def _drain_tls(self, job: _Job) -> None:
+        """TLS may hold decrypted bytes the selector cannot see: read them."""
+        sock = job.sock
+        while sock.pending():  # type: ignore[attr-defined]
+            try:
+                data = job.recv(_READ_SIZE)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
+                return
+            except OSError as exc:
+                self._finish(job, job.map_error(exc))
+                return
+            if job.on_data(data) or not data:
+                self._finish(job, None)
+                return
 
     def _take_pending(self) -> None:
         try:
@@ -131,46 +197,26 @@ class Reactor:
         for job in jobs:
             try:
                 self._sel.register(job.sock, selectors.EVENT_READ, job)
+                job.fd = job.sock.fileno()
             except (ValueError, OSError) as exc:  # socket already closed
                 job.error = job.map_error(exc)
                 job.done.set()
                 continue
             job.last = time.monotonic()
-            self._jobs.add(job)
+            self._jobs[job.fd] = job
 
-    def _readable(self, job: _Job) -> None:
-        sock = job.sock
-        try:
-            while True:
-                try:
-                    data = sock.recv(_READ_SIZE)
-                except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
-                    return
-                except OSError as exc:
-                    self._finish(job, job.map_error(exc))
-                    return
-                job.last = time.monotonic()
-                if job.on_data(data) or not data:
-                    self._finish(job, None)
-                    return
-                # TLS may hold decrypted bytes the selector cannot see.
-                if not (isinstance(sock, ssl.SSLSocket) and sock.pending()):
-                    return
-        except BaseException as exc:  # the pipeline's own error ends this job only
-            self._finish(job, exc)
-
-    def _expire(self) -> None:
-        now = time.monotonic()
-        for job in [j for j in self._jobs if j.read_timeout is not None
-                    and now - j.last > j.read_timeout]:
+    def _expire(self, now: float) -> None:
+        for job in [j for j in self._jobs.values() if j is not None
+                    and j.read_timeout is not None and now - j.last > j.read_timeout]:
             self._finish(job, ReadTimeout("no data from the server within the read timeout"))
 
     def _finish(self, job: _Job, error: BaseException | None) -> None:
-        try:
-            self._sel.unregister(job.sock)
-        except (KeyError, ValueError, OSError):
-            pass
-        self._jobs.discard(job)
+        if self._jobs.get(job.fd) is job:
+            del self._jobs[job.fd]
+            try:
+                self._sel.unregister(job.sock)
+            except (KeyError, ValueError, OSError):
+                pass
         job.error = error
         job.done.set()
 

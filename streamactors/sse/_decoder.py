@@ -224,7 +224,7 @@ class SSEDecoder:
             return None
         last_id = self._id
         self._last_event_id = last_id
-        event = _new(ServerSentEvent)
+        event: ServerSentEvent = _new(ServerSentEvent)
         _set_event(event, kind or "message")
         _set_data(event, data[start + 6 : end].decode("utf-8", "replace"))
         _set_id(event, last_id)
