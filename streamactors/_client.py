@@ -86,6 +86,9 @@ class StreamingClient:
         self._name = name or f"streamactors-{type(self).__name__}"
         self._streams: set[StreamHandle] = set()
         self._failed: set[StreamHandle] = set()
+        #: True while the mailbox thread waits for mail (only then does a
+        #: delivery need to notify it); read and written under ``_cond``.
+        self._idle = False
 
     def __repr__(self) -> str:
         state = ("stopped" if self._closed else "running") if self._thread else "new"
@@ -224,7 +227,8 @@ class StreamingClient:
                 raise cancelled_error(handle)
             self._mailbox.append((handle, chunks))
             self._size += n
-            self._cond.notify()
+            if self._idle:
+                self._cond.notify()
 
     def _wake(self) -> None:
         with self._cond:
@@ -283,7 +287,11 @@ class StreamingClient:
         while True:
             with cond:
                 while not mailbox:
-                    cond.wait()
+                    self._idle = True
+                    try:
+                        cond.wait()
+                    finally:
+                        self._idle = False
             if linger:
                 now = time.monotonic()
                 if now - last < 2 * linger:

@@ -23,8 +23,9 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
@@ -109,7 +110,7 @@ class Body:
             # a non-blocking socket it never waits. b"" is "nothing buffered"
             # or EOF: the selector tells which.
             buffered = self._file.read1(_READ_SIZE) or b""
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
             buffered = b""
         return sock, buffered
 
@@ -150,6 +151,24 @@ class Body:
             payload = self._decompress.decompress(payload) if payload else b""
             if self._finished:
                 payload += self._decompress.flush()
+        return payload
+
+    def payload_function(self) -> Callable[[bytes], bytes]:
+        """``feed_raw`` for this body, specialised: for the common body
+        (chunked, not compressed) one de-chunker call per read."""
+        dechunker = self._dechunker
+        if dechunker is None or self._decompress is not None:
+            return self.feed_raw
+        feed = dechunker.feed
+
+        def payload(data: bytes) -> bytes:
+            if not data:
+                raise StreamConnectionError("connection closed before the end of the chunked body")
+            out = feed(data)
+            if dechunker.done:
+                self._finished = True
+            return out
+
         return payload
 
     def _read_once(self) -> bytes:

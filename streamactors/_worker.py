@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import threading
 import weakref
 from collections.abc import Sequence
@@ -331,15 +332,18 @@ class Worker:
             assert reactor is not None
             sock, buffered = handoff
 
+            payload_of = body.payload_function()
+            decode = self._decode
+
             def on_data(data: bytes) -> bool:
                 """Runs on the reactor thread while this worker waits."""
-                payload = body.feed_raw(data)
+                payload = payload_of(data)
                 if payload:
                     events = frame(payload)
                     if events:
-                        self._decode(events, feed, sse)
-                if token.cancelled:
-                    raise StreamCancelled(reason=token.reason or "cancelled")
+                        decode(events, feed, sse)
+                if token.reason is not None:
+                    raise StreamCancelled(reason=token.reason)
                 return body.finished
 
             try:
@@ -361,17 +365,23 @@ class Worker:
                                    "sending any data")
 
     def _decode(self, events: list[Any], feed: Any, sse: bool) -> None:
-        batch: list[Chunk] = []
-        append = batch.append
+        if sse and len(events) == 1:  # a paced stream: one event per read
+            ev = events[0]
+            batch: list[Chunk] = feed(ev.data, ev.event)
+            if batch:
+                if self._first_at is None and _has_output(batch):
+                    self._first_at = perf_counter()
+                self._deliver(batch)
+            return
+        batch = []
+        extend = batch.extend
         try:
             if sse:
                 for ev in events:
-                    for c in feed(ev.data, ev.event):
-                        append(c)
+                    extend(feed(ev.data, ev.event))
             else:
                 for line in events:
-                    for c in feed(line):
-                        append(c)
+                    extend(feed(line))
         finally:
             if batch:
                 if self._first_at is None and _has_output(batch):
@@ -427,11 +437,18 @@ def _backoff(attempt: int, retry_after: float | None) -> float:
     return base * (0.75 + random.random() * 0.25)
 
 
+#: Keys shorter than this are scrubbed only where they stand alone: a test
+#: key such as "k" must not turn "worker" into "wor***er".
+_SHORT_KEY = 8
+
+
 def _scrub_text(text: str, config: ProviderConfig) -> str:
     key = config.api_key.reveal() if config.api_key is not None else None
-    if key and key in text:
-        text = text.replace(key, "***")
-    return text
+    if not key or key not in text:
+        return text
+    if len(key) >= _SHORT_KEY:
+        return text.replace(key, "***")
+    return re.sub(rf"(?<![\w-]){re.escape(key)}(?![\w-])", "***", text)
 
 
 def _scrub(error: StreamError, config: ProviderConfig) -> None:

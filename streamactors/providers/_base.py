@@ -144,8 +144,10 @@ class StreamDecoder(Protocol):
 
     ``feed`` gets one event's data (an SSE event's ``data`` with its ``event``
     name, or one NDJSON line with event ``"message"``) and returns the chunks
-    it yields (often one, sometimes none). It raises ``ProviderError`` for an
-    error reported in the stream and ``ProtocolError`` for malformed data.
+    it yields (often one, sometimes none) as a new list, which the caller
+    keeps (it becomes the batch delivered to the target). It raises
+    ``ProviderError`` for an error reported in the stream and
+    ``ProtocolError`` for malformed data.
     """
 
     def feed(self, data: str, event: str = "message") -> list[Chunk]: ...

@@ -26,6 +26,7 @@ import re
 import selectors
 import socket
 import socketserver
+import ssl
 import threading
 import time
 import zlib
@@ -103,9 +104,12 @@ class LoopbackServer:
     """
 
     def __init__(
-        self, script: Script | None = None, host: str = "127.0.0.1", port: int = 0
+        self, script: Script | None = None, host: str = "127.0.0.1", port: int = 0,
+        *, ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.script: Script = script if script is not None else Script()
+        #: Serve HTTPS with this (server-side) context; None serves plain HTTP.
+        self.ssl_context = ssl_context
         self._host = host
         self._port = port
         self._lock = threading.Lock()
@@ -177,12 +181,14 @@ class LoopbackServer:
 
     @property
     def base_url(self) -> str:
-        """``http://host:port`` of the running server."""
+        """``http://host:port`` (``https://`` with an ``ssl_context``) of the
+        running server."""
         if self._address is None:
             raise RuntimeError("the loopback server is not started")
         host, port = self._address
         host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{port}"
 
     def url(self, provider: str) -> str:
         """The base URL a client passes for a provider prefix."""
@@ -228,6 +234,12 @@ class LoopbackServer:
         with self._lock:
             self._connections[sock] = thread
             self._connections_total += 1
+
+    def _wrapped(self, raw: socket.socket, tls: socket.socket) -> None:
+        with self._lock:
+            thread = self._connections.pop(raw, None)
+            if thread is not None:
+                self._connections[tls] = thread
 
     def _closed(self, sock: socket.socket) -> None:
         with self._lock:
@@ -278,6 +290,13 @@ class _TCPServer(socketserver.TCPServer):
 
     def _serve(self, request: socket.socket, client_address: Any) -> None:
         try:
+            context = self.owner.ssl_context
+            if context is not None:  # the handshake runs here, not on the accept thread
+                tls = context.wrap_socket(request, server_side=True,
+                                          do_handshake_on_connect=False)
+                self.owner._wrapped(request, tls)
+                request = tls
+                tls.do_handshake()
             self.finish_request(request, client_address)
         except OSError:
             pass  # the client went away; nothing to report
@@ -472,7 +491,9 @@ class _Handler(BaseHTTPRequestHandler):
             if not self._selector.select(remaining):
                 continue
             try:
-                peeked = self.connection.recv(1, socket.MSG_PEEK)
+                # socket.socket's own recv: under TLS this peeks at the raw
+                # TCP bytes (b"" is EOF either way), which SSLSocket refuses.
+                peeked = socket.socket.recv(self.connection, 1, socket.MSG_PEEK)
             except OSError:
                 raise _Abort from None
             if not peeked:

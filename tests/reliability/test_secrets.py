@@ -260,3 +260,20 @@ def test_redirect_never_carries_the_key(caplog: pytest.LogCaptureFixture) -> Non
         assert wait_until(lambda: other.connections_open == 0)
     assert info.value.status_code == 307
     assert_no_key(texts + logged(caplog))
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "scrubbed"),
+    [
+        ("k", "internal error in the stream worker: k", "internal error in the stream worker: ***"),
+        ("k", "key=k; Bearer k.", "key=***; Bearer ***."),
+        ("abc", "abcd abc-1 xabc abc", "abcd abc-1 xabc ***"),
+        (KEY, f"x{KEY}y and {KEY}", "x***y and ***"),  # a real-length key: everywhere
+    ],
+)
+def test_short_keys_are_scrubbed_where_they_stand_alone(key: str, text: str,
+                                                         scrubbed: str) -> None:
+    from streamactors._worker import _scrub_text
+
+    _, config = resolve(MODELS["openai"], base_url="http://127.0.0.1:9/v1", api_key=key)
+    assert _scrub_text(text, config) == scrubbed
