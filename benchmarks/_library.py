@@ -28,7 +28,7 @@ __all__ = ["TARGETS", "BenchActor", "LingerActor", "make_client"]
 _monotonic = time.monotonic
 
 
-def make_client(base_url: str, pool: int = 256, reader: str = "thread") -> Any:
+def make_client(base_url: str, pool: int = 256, reader: str | None = None) -> Any:
     """A ``streamactors.Client`` for the benchmark server (no retries: a
     failure must show, not be hidden by a second attempt)."""
     import streamactors
@@ -135,7 +135,7 @@ class Target:
 
 class Handler(Target):
     name = "handler"
-    reader = "thread"
+    reader: str | None = None  # the library's default ("reactor")
 
     def open(self, base_url: str) -> None:
         self.client = make_client(base_url, reader=self.reader)
@@ -249,14 +249,15 @@ class AStreamTarget(Target):
         return asyncio.run(main())
 
 
-class ReactorHandler(Handler):
-    """The handler target with ``Client(reader="reactor")``."""
+class ThreadHandler(Handler):
+    """The handler target with ``Client(reader="thread")``: every worker
+    reads its own body (the default before the reactor became it)."""
 
-    name = "handler-reactor"
-    reader = "reactor"
+    name = "handler-thread"
+    reader = "thread"
 
 
 TARGETS: dict[str, type[Target]] = {
-    t.name: t for t in (Handler, ReactorHandler, QueueTarget, CallableTarget, StreamTarget,
+    t.name: t for t in (Handler, ThreadHandler, QueueTarget, CallableTarget, StreamTarget,
                         AStreamTarget)
 }

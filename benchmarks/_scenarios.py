@@ -116,7 +116,7 @@ def s2(target: Any, url: str, streams: int, rate: float, seconds: float,
         actor = None
         if target.name.startswith("handler"):
             actor = (LingerActor if linger else BenchActor)(hist).start()
-        client = make_client(url, pool=streams, reader=getattr(target, "reader", "thread"))
+        client = make_client(url, pool=streams, reader=getattr(target, "reader", None))
         # imports, first connection:
         client.chat("openai/" + model_spec(10), MESSAGES, stream_to=lambda m: None).wait()
     else:

@@ -34,14 +34,14 @@ from benchmarks._server import ServerProcess  # noqa: E402
 
 S1_PEERS = ["floor", "requests", "sseclient-py", "httpx-sse", "openai", "openai-async",
             "openai-helper"]
-S1_LIBRARY = ["handler", "queue", "callable", "stream()", "astream()"]
+S1_LIBRARY = ["handler", "handler-thread", "queue", "callable", "stream()", "astream()"]
 
 FULL: dict[str, Any] = {
     "s1": {"n": 100_000, "n_slow": 20_000, "reps": 2, "rounds": 3},
     "s2": {"rate": 50, "seconds": 10, "rounds": 2, "targets": {
-        200: ["floor", "requests", "handler", "handler-reactor", "handler-reactor-linger",
+        200: ["floor", "requests", "handler", "handler-linger", "handler-thread",
               "openai-async", "floor-mux", "library-mux-linger"],
-        1000: ["floor", "handler", "handler-reactor", "handler-reactor-linger",
+        1000: ["floor", "handler", "handler-linger", "handler-thread",
                "openai-async", "floor-mux", "library-mux-linger"]},
         "grace": {200: 10, 1000: 8}},
     "s3": {"reps": 200, "targets": ["floor", "requests", "httpx-sse", "openai", "handler",
@@ -54,7 +54,7 @@ FULL: dict[str, Any] = {
 SMOKE: dict[str, Any] = {
     "s1": {"n": 20_000, "n_slow": 2_000, "reps": 1, "rounds": 1},
     "s2": {"rate": 50, "seconds": 2, "rounds": 1,
-           "targets": {100: ["floor", "handler", "handler-reactor"]},
+           "targets": {100: ["floor", "handler", "handler-thread"]},
            "grace": {100: 5}},
     "s3": {"reps": 20, "targets": ["floor", "handler"]},
     "s4": {"reps": 5, "targets": {"floor": 5, "handler": 5}},

@@ -78,12 +78,13 @@ class Client:
         pool_maxsize: connections kept per host.
         trust_env: take proxy settings from the environment.
         env: where keys and base URLs are looked up (default ``os.environ``).
-        reader: ``"thread"`` (default): each worker reads its own body;
-            ``"reactor"``: one selector thread reads the bodies of streams
-            whose target never blocks (unbounded mailbox or queue), cutting
-            the per-chunk wake-ups of hundreds of paced streams; every stream
-            still has its worker thread, order, cancel and terminal message.
-            The ``STREAMACTORS_READER`` environment variable sets the default.
+        reader: ``"reactor"`` (default): one selector thread reads the
+            bodies of streams whose target never blocks (an unbounded mailbox
+            or queue, a handle's own buffer), cutting the per-chunk wake-ups
+            of hundreds of paced streams; ``"thread"``: each worker reads its
+            own body. Either way every stream has its worker thread, order,
+            cancel and exactly one terminal message. The
+            ``STREAMACTORS_READER`` environment variable sets the default.
     """
 
     def __init__(
@@ -108,7 +109,7 @@ class Client:
         self._max_event_bytes = max_event_bytes
         self._env = env
         if reader is None:
-            reader = os.environ.get("STREAMACTORS_READER") or "thread"
+            reader = os.environ.get("STREAMACTORS_READER") or "reactor"
         if reader not in ("thread", "reactor"):
             raise ConfigurationError(f"reader must be 'thread' or 'reactor', got {reader!r}")
         self._transport = Transport(pool_maxsize=pool_maxsize, trust_env=trust_env,

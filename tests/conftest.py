@@ -15,7 +15,7 @@ import pytest
 
 pytest_plugins = ["streamactors.testing.pytest_plugin"]
 
-if os.environ.get("STREAMACTORS_READER") == "reactor":
+if os.environ.get("STREAMACTORS_READER", "reactor") == "reactor":
     # The process-wide reactor (a selector and a wake-up socket pair) lives as
     # long as the process: make it before any test counts file descriptors.
     from streamactors._reactor import shared_reactor

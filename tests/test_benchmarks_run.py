@@ -19,7 +19,7 @@ def test_codec_measurement_runs() -> None:
 def test_library_targets_build() -> None:
     from benchmarks._library import TARGETS, LingerActor
 
-    assert {"handler", "handler-reactor", "queue", "callable", "stream()", "astream()"} <= set(TARGETS)
+    assert {"handler", "handler-thread", "queue", "callable", "stream()", "astream()"} <= set(TARGETS)
     actor = LingerActor(None)
     assert actor.linger == 0.001
 

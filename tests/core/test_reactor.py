@@ -1,6 +1,6 @@
-"""reader="reactor": one selector thread reads the bodies of streams whose
-target never blocks; the guarantees stay the same. (The whole suite also runs
-in this mode with STREAMACTORS_READER=reactor.)"""
+"""reader="reactor" (the default): one selector thread reads the bodies of
+streams whose target never blocks; the guarantees stay the same. (CI also
+runs the core and the fault matrix with STREAMACTORS_READER=thread.)"""
 
 from __future__ import annotations
 
@@ -108,6 +108,17 @@ def test_connections_are_still_reused(client: sa.Client,
     for _ in range(5):
         client.chat("openai/m", MSGS, stream_to=queue.Queue()).wait(10)
     assert loopback_server.connections_total == 1
+
+
+def test_reactor_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STREAMACTORS_READER", raising=False)
+    with sa.Client(env={}) as c:
+        assert c._transport.reactor is not None
+    monkeypatch.setenv("STREAMACTORS_READER", "thread")
+    with sa.Client(env={}) as c:
+        assert c._transport.reactor is None
+    with sa.Client(env={}, reader="reactor") as c:  # the argument wins
+        assert c._transport.reactor is not None
 
 
 def test_bad_reader_is_a_configuration_error() -> None:
