@@ -160,9 +160,13 @@ class Reactor:
         raw: Any = getattr(self._sel, "_selector", None)  # the epoll object, where there is one
         if isinstance(self._sel, getattr(selectors, "EpollSelector", ())) and hasattr(raw, "poll"):
             epoll = raw.poll
+            jobs = self._jobs
 
             def poll(timeout: float | None) -> list[int]:
-                return [fd for fd, _ in epoll(-1 if timeout is None else timeout)]
+                # As EpollSelector: room for every registered socket (epoll's
+                # own default stops at 1023 events per call).
+                events = epoll(-1 if timeout is None else timeout, len(jobs))
+                return [fd for fd, _ in events]
 
             return poll
 
