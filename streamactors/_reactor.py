@@ -16,6 +16,9 @@ mailbox, an unbounded ``queue.Queue``, a handle's own unbounded buffer): a
 blocking delivery would stall every stream of the reactor. Other targets, and
 bodies urllib3 must read itself, stay on the thread-per-stream path.
 
+A forked child gets a fresh selector and wake-up sockets (``register_at_fork``):
+sharing the parent's epoll set would mix the two processes' sockets.
+
 A job ends when its callback says the body is complete, raises, hits EOF, or
 is silent for longer than its read timeout. Cancel needs nothing special: it
 shuts the socket down, the selector reports it readable, ``recv`` gives EOF.
@@ -23,11 +26,13 @@ shuts the socket down, the selector reports it readable, ``recv`` gives EOF.
 
 from __future__ import annotations
 
+import os
 import selectors
 import socket
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -68,6 +73,10 @@ class Reactor:
     """Reads registered sockets on one daemon thread, started on first use."""
 
     def __init__(self) -> None:
+        self._open()
+        _reactors.add(self)
+
+    def _open(self) -> None:
         self._sel = selectors.DefaultSelector()
         self._lock = threading.Lock()
         self._pending: list[_Job] = []
@@ -78,6 +87,18 @@ class Reactor:
         self._thread: threading.Thread | None = None
         #: registered jobs by file descriptor (the wake-up socket maps to None)
         self._jobs: dict[int, _Job | None] = {self._wake_r.fileno(): None}
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child must not share the parent's epoll set and wake-up
+        sockets (its registrations would change the parent's, and either
+        process could swallow the other's wake-ups): start afresh. The
+        parent's jobs belong to worker threads the child does not have."""
+        for closable in (self._sel, self._wake_r, self._wake_w):
+            try:
+                closable.close()
+            except OSError:
+                pass
+        self._open()
 
     def __repr__(self) -> str:
         return f"<Reactor jobs={len(self._jobs) - 1}>"
@@ -227,6 +248,18 @@ class Reactor:
 
 _shared: Reactor | None = None
 _shared_lock = threading.Lock()
+_reactors: weakref.WeakSet[Reactor] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    global _shared_lock
+    _shared_lock = threading.Lock()  # another thread may have held it at the fork
+    for reactor in list(_reactors):
+        reactor._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def shared_reactor() -> Reactor:

@@ -4,15 +4,18 @@ runs the core and the fault matrix with STREAMACTORS_READER=thread.)"""
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import streamactors as sa
+from streamactors._reactor import shared_reactor
 from streamactors.testing import Fault, LoopbackServer, Script
 
 MSGS = [{"role": "user", "content": "hi"}]
@@ -148,3 +151,38 @@ def test_linger_coalesces_wake_ups_without_losing_order(
 
 class StreamingClientDefaults(sa.StreamingClient):
     pass
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.timeout(60)
+def test_a_forked_child_gets_its_own_reactor(loopback_server: LoopbackServer) -> None:
+    # A server that forks workers after streaming started (a pre-loaded app):
+    # the child must not register its sockets in the parent's epoll set.
+    loopback_server.script = Script(text=TEXT, tokens_per_second=400)
+
+    def one_stream() -> bool:
+        with sa.Client(base_url=loopback_server.url("openai"), api_key="k", env={},
+                       reader="reactor", max_retries=0, timeout=10) as c:
+            q: queue.Queue[Any] = queue.Queue()
+            return c.chat("openai/m", MSGS, stream_to=q).wait(20).text == TEXT
+
+    assert one_stream() and _reactor_used()
+    parent_selector = shared_reactor()._sel
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
+        pid = os.fork()
+    if pid == 0:  # the child: a fresh client, the (reset) shared reactor
+        code = 1
+        try:
+            if shared_reactor()._sel is parent_selector:
+                code = 3  # still the parent's epoll set
+            else:
+                code = 0 if one_stream() and _reactor_used() else 2
+        finally:
+            os._exit(code)
+    try:
+        parent_ok = all(one_stream() for _ in range(3))  # meanwhile, in the parent
+    finally:
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert parent_ok
