@@ -368,30 +368,29 @@ class Worker:
         if sse and len(events) == 1:  # a paced stream: one event per read
             ev = events[0]
             batch: list[Chunk] = feed(ev.data, ev.event)
-            if batch:
-                if self._first_at is None and _has_output(batch):
-                    self._first_at = perf_counter()
-                self._deliver(batch)
-            return
-        batch = []
-        extend = batch.extend
-        try:
-            if sse:
-                for ev in events:
-                    extend(feed(ev.data, ev.event))
-            else:
-                for line in events:
-                    extend(feed(line))
-        finally:
-            if batch:
-                if self._first_at is None and _has_output(batch):
-                    self._first_at = perf_counter()
-                self._deliver(batch)
+        else:
+            batch = []
+            extend = batch.extend
+            try:
+                if sse:
+                    for ev in events:
+                        extend(feed(ev.data, ev.event))
+                else:
+                    for line in events:
+                        extend(feed(line))
+            except BaseException:
+                if batch:  # what was decoded before the failure goes first
+                    self._deliver(batch)
+                raise
+        if batch:
+            self._deliver(batch)
 
     def _deliver(self, batch: list[Chunk]) -> None:
         # Chunks are folded in only once the target took them, so the partial
         # result of an error is exactly what was delivered (a cancel can
         # refuse a batch, or its tail, while the worker waits for room).
+        if self._first_at is None and _has_output(batch):
+            self._first_at = perf_counter()
         add = self._acc.add
         try:
             self._sink.deliver(self.handle, batch)
