@@ -25,7 +25,7 @@ import os
 import socket
 import ssl
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import requests
@@ -151,24 +151,6 @@ class Body:
             payload = self._decompress.decompress(payload) if payload else b""
             if self._finished:
                 payload += self._decompress.flush()
-        return payload
-
-    def payload_function(self) -> Callable[[bytes], bytes]:
-        """``feed_raw`` for this body, specialised: for the common body
-        (chunked, not compressed) one de-chunker call per read."""
-        dechunker = self._dechunker
-        if dechunker is None or self._decompress is not None:
-            return self.feed_raw
-        feed = dechunker.feed
-
-        def payload(data: bytes) -> bytes:
-            if not data:
-                raise StreamConnectionError("connection closed before the end of the chunked body")
-            out = feed(data)
-            if dechunker.done:
-                self._finished = True
-            return out
-
         return payload
 
     def _read_once(self) -> bytes:

@@ -332,12 +332,12 @@ class Worker:
             assert reactor is not None
             sock, buffered = handoff
 
-            payload_of = body.payload_function()
+            feed_raw = body.feed_raw
             decode = self._decode
 
             def on_data(data: bytes) -> bool:
                 """Runs on the reactor thread while this worker waits."""
-                payload = payload_of(data)
+                payload = feed_raw(data)
                 if payload:
                     events = frame(payload)
                     if events:

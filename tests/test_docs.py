@@ -1,5 +1,6 @@
 """Every ```python block of README.md and docs/*.md runs, in a fresh
-namespace, with every provider's environment pointing at one loopback server.
+namespace, with every provider's environment pointing at one loopback server
+and the repository root as the working directory (as after a clone).
 A block preceded by a ``<!-- no-run -->`` line is shown but not run."""
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def provider_env(server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> Loo
     monkeypatch.setenv("OPENAI_COMPATIBLE_BASE_URL", server.url("openai-compatible"))
     monkeypatch.setenv("OLLAMA_HOST", server.base_url)
     monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+    monkeypatch.chdir(ROOT)
     return server
 
 
