@@ -334,14 +334,24 @@ class Worker:
 
             feed_raw = body.feed_raw
             decode = self._decode
+            deliver = self._deliver
+            # A paced stream's read is one whole ``data:`` event: its data
+            # goes straight to the codec, with no event object in between.
+            feed_data = framer.feed_data if isinstance(framer, SSEDecoder) else None
 
             def on_data(data: bytes) -> bool:
                 """Runs on the reactor thread while this worker waits."""
                 payload = feed_raw(data)
                 if payload:
-                    events = frame(payload)
-                    if events:
-                        decode(events, feed, sse)
+                    text = feed_data(payload) if feed_data is not None else None
+                    if text is not None:
+                        batch = feed(text, "message")
+                        if batch:
+                            deliver(batch)
+                    else:
+                        events = frame(payload)
+                        if events:
+                            decode(events, feed, sse)
                 if token.reason is not None:
                     raise StreamCancelled(reason=token.reason)
                 return body.finished

@@ -35,6 +35,10 @@ __all__ = [
     "openai_usage",
 ]
 
+#: Builds a ``Chunk`` from a full tuple of its fields, skipping the keyword
+#: handling of the named tuple's ``__new__`` (the fast path of ``feed``).
+_new_chunk = tuple.__new__
+
 _FINISH = {
     "stop": "stop",
     "eos": "stop",
@@ -189,6 +193,17 @@ class OpenAIChatDecoder:
             raise self._in_band_error(obj["error"])
         choices = obj.get("choices")
         usage_obj = obj.get("usage")
+        if type(choices) is list and len(choices) == 1 and not usage_obj:
+            # The common event: one choice whose delta is one piece of text.
+            choice = choices[0]
+            delta = choice.get("delta") if type(choice) is dict else None
+            if type(delta) is dict and len(delta) == 1 and choice.get("finish_reason") is None:
+                text = delta.get("content")
+                if type(text) is str:
+                    return [_new_chunk(Chunk, (
+                        text or None, None, (), None, None, None, choice.get("index", 0),
+                        obj, None, obj.get("id"), obj.get("model"), choice.get("logprobs"), None,
+                    ))]
         usage = openai_usage(usage_obj) if usage_obj else None
         rid = obj.get("id")
         model = obj.get("model")

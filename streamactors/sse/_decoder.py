@@ -61,6 +61,15 @@ _set_id = _slots["id"].__set__
 _set_retry = _slots["retry"].__set__
 
 
+def _event(kind: str, data: str, last_id: str) -> ServerSentEvent:
+    event: ServerSentEvent = _new(ServerSentEvent)
+    _set_event(event, kind)
+    _set_data(event, data)
+    _set_id(event, last_id)
+    _set_retry(event, None)
+    return event
+
+
 def _oversize(limit: int, head: bytes) -> ProtocolError:
     return ProtocolError(
         f"server-sent event larger than max_event_bytes={limit} bytes"
@@ -202,34 +211,44 @@ class SSEDecoder:
             raise
         return events
 
-    def _whole_event(self, data: bytes) -> ServerSentEvent | None:
-        """The fast path of a paced stream: ``data`` is exactly one whole
-        event (``data: ...`` with an optional ``event: ...`` line before it,
-        LF line ends) and nothing is pending. None sends it the general way.
+    def feed_data(self, data: bytes) -> str | None:
+        """The fast path of a paced stream, without building an event.
+
+        When ``data`` is exactly one whole event made of a single
+        ``data: ...`` line (LF line ends, no ``event``/``id``/``retry``
+        field, nothing pending), return its data, with the decoder's state
+        updated as ``feed`` would; it is the data of a ``message`` event.
+        Otherwise return None and change nothing: pass ``data`` to ``feed``.
         """
+        if (data[-2:] != b"\n\n" or self._at_start or self._skip_lf or self._tail
+                or self._data or self._event or self._event_retry is not None):
+            return None
+        end = len(data) - 2
+        if (data.find(b"\n") != end or data[:6] != b"data: " or end > self._max
+                or b"\r" in data):
+            return None
+        self._last_event_id = self._id
+        return data[6:end].decode("utf-8", "replace")
+
+    def _whole_event(self, data: bytes) -> ServerSentEvent | None:
+        """``feed_data``'s fast path for ``feed`` itself, also taking an
+        ``event: ...`` line before the data line. None sends ``data`` the
+        general way."""
+        if data[:7] != b"event: ":
+            text = self.feed_data(data)
+            return None if text is None else _event("message", text, self._id)
         if (self._at_start or self._skip_lf or self._tail or self._data or self._event
                 or self._event_retry is not None):
             return None
         end = len(data) - 2
         first = data.find(b"\n")
-        if first == end:
-            kind = ""
-            start = 0
-        elif data[:7] == b"event: " and data.find(b"\n", first + 1) == end and first <= self._max:
-            kind = data[7:first].decode("utf-8", "replace")
-            start = first + 1
-        else:
+        if (first > self._max or data.find(b"\n", first + 1) != end
+                or data[first + 1 : first + 7] != b"data: " or end - first - 1 > self._max
+                or b"\r" in data):
             return None
-        if data[start : start + 6] != b"data: " or end - start > self._max or b"\r" in data:
-            return None
-        last_id = self._id
-        self._last_event_id = last_id
-        event: ServerSentEvent = _new(ServerSentEvent)
-        _set_event(event, kind or "message")
-        _set_data(event, data[start + 6 : end].decode("utf-8", "replace"))
-        _set_id(event, last_id)
-        _set_retry(event, None)
-        return event
+        self._last_event_id = self._id
+        return _event(data[7:first].decode("utf-8", "replace") or "message",
+                      data[first + 7 : end].decode("utf-8", "replace"), self._id)
 
     def close(self) -> list[ServerSentEvent]:
         """Signal the end of the body; return the events it completed.

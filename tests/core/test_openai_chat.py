@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -188,6 +189,37 @@ def test_legacy_function_call() -> None:
     assert chunks[-1].finish_reason == "tool_calls"
     assert chunks[-1].native_finish_reason == "function_call"
     assert [tc.arguments for c in chunks for tc in c.tool_calls] == ["{", "}"]
+
+
+@pytest.mark.parametrize(
+    "choice",
+    [
+        {"index": 0, "delta": {"content": " tok"}, "logprobs": None, "finish_reason": None},
+        {"index": 2, "delta": {"content": ""}, "finish_reason": None},  # empty: text None
+        {"delta": {"content": "x"}, "logprobs": {"content": [{"token": "x", "logprob": -0.1}]}},
+    ],
+)
+def test_the_common_event_takes_a_short_way_to_the_same_chunk(choice: dict[str, Any]) -> None:
+    # One choice whose delta is one piece of text: the codec builds the
+    # Chunk from a plain tuple. It must equal the keyword-built Chunk, field
+    # for field (a field added to Chunk and missed here would shift them).
+    from streamactors import Chunk
+
+    event: dict[str, Any] = {"id": "c1", "object": "chat.completion.chunk", "model": "m",
+                             "choices": [choice]}
+    (c,) = OpenAIChatDecoder().feed(json.dumps(event))
+    expected = Chunk(
+        text=choice["delta"]["content"] or None, index=choice.get("index", 0), raw=event,
+        id="c1", model="m", logprobs=choice.get("logprobs"),
+    )
+    assert c == expected and type(c) is Chunk
+    assert c._asdict() == expected._asdict()
+    # Anything else in the event takes the general way, with the same result
+    # for the text.
+    event["usage"] = {"prompt_tokens": 1, "completion_tokens": 1}
+    (g,) = OpenAIChatDecoder().feed(json.dumps(event))
+    assert g.usage is not None and g.usage.total_tokens == 2
+    assert g._replace(usage=None, raw=None) == c._replace(raw=None)
 
 
 def test_unknown_finish_reason_is_other_and_done_marker() -> None:

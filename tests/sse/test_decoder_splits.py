@@ -178,6 +178,63 @@ def test_whole_event_reads_keep_the_size_limit() -> None:
         decoder.feed(b"event: 12345\ndata: b\n\n")
 
 
+def run_data_first(pieces: list[bytes]) -> tuple[list[ServerSentEvent], str, int | None]:
+    """``run`` the way the reactor reads a paced stream: ``feed_data`` first
+    (the data of one whole ``data:`` event, no event object), ``feed`` when
+    it declines."""
+    decoder = SSEDecoder()
+    events: list[ServerSentEvent] = []
+    for piece in pieces:
+        text = decoder.feed_data(piece)
+        if text is None:
+            events += decoder.feed(piece)
+        else:
+            events.append(ServerSentEvent("message", text, decoder.last_event_id, None))
+    events += decoder.close()
+    return events, decoder.last_event_id, decoder.retry
+
+
+@settings(max_examples=300, deadline=None)
+@given(streams())
+def test_feed_data_first_matches_reference(body: bytes) -> None:
+    assert run_data_first(_at_blank_lines(body)) == reference(body)
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [b"data: a\n\n", b"event: x\ndata: b\n\n", b"data: c\n\n"],
+        [b"event: x\n", b"data: a\n\n", b"data: b\n\n"],
+        [b"id: 7\n", b"data: a\n\n", b"data: b\n\n"],
+        [b"retry: 5\n", b"data: a\n\n", b"data: b\n\n"],
+        [b"data: a\n", b"data: b\n\n", b"data: c\n\n"],
+        [b"data: a\r", b"\ndata: b\n\n"],
+        [b"\xef\xbb\xbfdata: a\n\n", b"data: b\n\n"],  # the first read decides the BOM
+        [b"data: a\n\n", b"data:b\n\n", b"data: \xff\n\n", b"data: \n\n"],
+    ],
+)
+def test_feed_data_in_any_state(pieces: list[bytes]) -> None:
+    assert run_data_first(pieces) == reference(b"".join(pieces))
+
+
+def test_feed_data_declines_without_changing_anything() -> None:
+    decoder = SSEDecoder(max_event_bytes=10)
+    assert decoder.feed_data(b"data: a\n\n") is None  # the start of the stream: feed decides
+    assert decoder.feed(b"data: a\n\n")[0].data == "a"
+    assert decoder.feed_data(b"data: 1234\n\n") == "1234"  # 10 bytes: at the limit
+    for declined in (b"data: 12345\n\n", b"event: e\ndata: b\n\n", b"data: a\r\n\r\n",
+                     b"data: a\ndata: b\n\n", b"data: a\n", b"id: 3\n\n", b": ping\n\n"):
+        assert decoder.feed_data(declined) is None, declined
+    assert decoder.last_event_id == ""
+    decoder.feed(b"id: 3\n")  # the ID buffer is set at once (the spec)
+    assert decoder.last_event_id == ""
+    assert decoder.feed_data(b"data: b\n\n") == "b"
+    assert decoder.last_event_id == "3"  # committed by the blank line, as feed would
+    decoder.feed(b"event: e\n")  # a pending type: the general way
+    assert decoder.feed_data(b"data: c\n\n") is None
+    assert decoder.feed(b"data: c\n\n")[0].event == "e"
+
+
 @pytest.mark.parametrize(
     "body",
     [
