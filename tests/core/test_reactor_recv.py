@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from streamactors._cancel import CancelToken
-from streamactors._reactor import _READ_SIZE, Reactor, _gil_holding_reader
+from streamactors._reactor import _READ_SIZE, Reactor, _gil_holding_reader, _Job
 
 pytestmark = pytest.mark.skipif(
     _gil_holding_reader() is None, reason="no GIL-holding recv on this platform"
@@ -188,3 +188,46 @@ def test_the_gil_stays_with_the_reader() -> None:
     finally:
         sys.setswitchinterval(interval)
     assert held < released
+
+
+@pytest.mark.timeout(20)
+def test_a_long_round_gives_other_threads_a_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Reads keep the GIL, so a round over many ready sockets must let it go
+    # now and then (time.sleep(0)): workers starting streams need turns.
+    turns: list[float] = []
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        if seconds == 0:
+            turns.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    reactor = Reactor()
+    idle_a, idle_b = socket.socketpair()  # keeps the reactor thread busy waiting
+    idle_a.setblocking(False)
+    keeper = threading.Thread(
+        target=reactor.run, args=(idle_a, lambda data: not data, None, CancelToken(),
+                                  lambda exc: exc)
+    )
+    keeper.start()
+    pairs = [socket.socketpair() for _ in range(48)]
+    try:
+        jobs = []
+        for a, b in pairs:
+            a.setblocking(False)
+            b.sendall(b"ready")
+            b.shutdown(socket.SHUT_WR)
+            jobs.append(_Job(a, lambda data: not data, 5.0, lambda exc: exc))  # type: ignore[arg-type,return-value]
+        with reactor._lock:  # all at once: one round finds the 48 sockets ready
+            reactor._pending.extend(jobs)
+        reactor._wake_w.send(b"x")
+        assert all(job.done.wait(10) for job in jobs)
+        assert all(job.error is None for job in jobs)
+    finally:
+        idle_b.shutdown(socket.SHUT_WR)
+        keeper.join(10)
+        for a, b in [*pairs, (idle_a, idle_b)]:
+            a.close()
+            b.close()
+    assert turns  # at least one turn: checked every 16 reads, at most one per 2 ms
