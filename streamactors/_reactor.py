@@ -31,9 +31,11 @@ interpreter's switch interval asks it to, and, in a long round at a heavy
 load, every 2 ms (``_TURN``). Without those turns, at 1000 streams the
 streams took about a third longer to start and the cyclic GC made twice as
 many full collections (chunks waited longer in the actor's mailbox, so more of
-them survived into older generations). TLS sockets, and platforms without
-``MSG_DONTWAIT`` or ``ctypes``, keep ``socket.recv``. Measurements: see
-docs/benchmarks.md.
+them survived into older generations). A read of a burst (8 KiB or more, an
+unpaced stream) is followed by a ``socket.recv``, which lets the GIL go while
+the consumer has the burst's chunks to handle. TLS sockets, and platforms
+without ``MSG_DONTWAIT`` or ``ctypes``, keep ``socket.recv``. Measurements:
+see docs/benchmarks.md.
 
 A job ends when its callback says the body is complete, raises, hits EOF, or
 is silent for longer than its read timeout. Cancel needs nothing special: it
@@ -66,6 +68,10 @@ _TICK = 0.05
 #: ``_TURN_READS`` reads: workers starting streams, and the actor, get turns.
 _TURN = 0.002
 _TURN_READS = 16
+#: A read this large is a burst (dozens of events): the stream's next read
+#: goes through socket.recv, which lets the GIL go, so that its consumer keeps
+#: up (keeping the GIL through an unpaced stream made S1 14 % dearer).
+_BULK = 8192
 
 
 _AGAIN_ERRNOS = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})
@@ -116,8 +122,8 @@ def _gil_holding_reader() -> Callable[[socket.socket], Callable[[int], bytes]] |
 
 
 class _Job:
-    __slots__ = ("done", "error", "fd", "last", "map_error", "on_data", "read_timeout", "recv",
-                 "sock", "tls")
+    __slots__ = ("done", "error", "fd", "held", "last", "map_error", "on_data", "plain",
+                 "read_timeout", "recv", "sock", "tls")
 
     def __init__(
         self,
@@ -128,7 +134,10 @@ class _Job:
     ) -> None:
         self.sock = sock
         self.fd = -1
-        self.recv: Callable[[int], bytes] = sock.recv
+        self.plain: Callable[[int], bytes] = sock.recv
+        #: the GIL-holding recv, set on the reactor thread where available
+        self.held: Callable[[int], bytes] | None = None
+        self.recv: Callable[[int], bytes] = self.plain
         self.tls = isinstance(sock, ssl.SSLSocket)
         self.on_data = on_data
         self.read_timeout = read_timeout
@@ -250,6 +259,10 @@ class Reactor:
                         self._drain_tls(job)
                 except BaseException as exc:  # the pipeline's own error ends this job only
                     self._finish(job, exc)
+                if len(data) >= _BULK:  # a burst: read the next one as socket.recv does
+                    job.recv = job.plain
+                elif job.held is not None:  # a trickle: keep the GIL
+                    job.recv = job.held
             if now >= next_tick:
                 if len(jobs) > 1:
                     self._expire(now)
@@ -310,7 +323,7 @@ class Reactor:
                 job.done.set()
                 continue
             if self._reader is not None and not job.tls:
-                job.recv = self._reader(job.sock)
+                job.held = job.recv = self._reader(job.sock)
             job.last = time.monotonic()
             self._jobs[job.fd] = job
 

@@ -231,3 +231,34 @@ def test_a_long_round_gives_other_threads_a_turn(monkeypatch: pytest.MonkeyPatch
             a.close()
             b.close()
     assert turns  # at least one turn: checked every 16 reads, at most one per 2 ms
+
+
+@pytest.mark.timeout(20)
+def test_a_burst_is_followed_by_a_read_that_lets_the_gil_go(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    # An unpaced stream reads 64 KiB bursts whose consumer has work to do:
+    # after a big read the job reads through socket.recv (which lets the GIL
+    # go); after a small one, through the GIL-holding reader again.
+    a, b = pair
+    reactor = Reactor()
+    seen: list[tuple[int, str]] = []
+    called = threading.Semaphore(0)
+
+    def on_data(data: bytes) -> bool:
+        (job,) = [j for j in reactor._jobs.values() if j is not None]
+        way = "plain" if job.recv == job.plain else "held" if job.recv is job.held else "?"
+        seen.append((len(data), way))
+        called.release()
+        return not data
+
+    runner = threading.Thread(
+        target=reactor.run, args=(a, on_data, 5.0, CancelToken(), lambda exc: exc)
+    )
+    runner.start()
+    for piece in (b"a" * 20_000, b"x", b"y"):
+        b.sendall(piece)
+        assert called.acquire(timeout=5)
+    b.shutdown(socket.SHUT_WR)
+    runner.join(10)
+    assert seen[:3] == [(20_000, "held"), (1, "plain"), (1, "held")]
