@@ -148,19 +148,22 @@ def test_one_event_per_read_matches_reference(body: bytes) -> None:
     assert run(_at_blank_lines(body)) == reference(body)
 
 
-@pytest.mark.parametrize(
-    "pieces",
-    [
-        [b"data: a\n\n", b"event: x\ndata: b\n\n", b"data: c\n\n"],
-        [b"event: x\n", b"data: a\n\n", b"data: b\n\n"],  # a pending type
-        [b"id: 7\n", b"data: a\n\n", b"data: b\n\n"],  # the id persists
-        [b"retry: 5\n", b"data: a\n\n", b"data: b\n\n"],  # retry of the first only
-        [b"data: a\n", b"data: b\n\n", b"data: c\n\n"],  # pending data lines
-        [b"data: a\r", b"\ndata: b\n\n"],  # a CRLF split across reads
-        [b"data: a\rdata: b\n\n", b"event: \ndata: c\n\n"],  # CR inside, empty type
-        [b"event: e\nid: 1\ndata: a\n\n", b"event: e\ndata: \xff\n\n"],
-    ],
-)
+#: Reads of whole events in every state a decoder can be in between reads.
+_WHOLE_EVENT_READS = [
+    [b"data: a\n\n", b"event: x\ndata: b\n\n", b"data: c\n\n"],
+    [b"event: x\n", b"data: a\n\n", b"data: b\n\n"],  # a pending type
+    [b"id: 7\n", b"data: a\n\n", b"data: b\n\n"],  # the id persists
+    [b"retry: 5\n", b"data: a\n\n", b"data: b\n\n"],  # retry of the first only
+    [b"data: a\n", b"data: b\n\n", b"data: c\n\n"],  # pending data lines
+    [b"data: a\r", b"\ndata: b\n\n"],  # a CRLF split across reads
+    [b"data: a\rdata: b\n\n", b"event: \ndata: c\n\n"],  # CR inside, empty type
+    [b"event: e\nid: 1\ndata: a\n\n", b"event: e\ndata: \xff\n\n"],
+    [b"\xef\xbb\xbfdata: a\n\n", b"data: b\n\n"],  # the first read decides the BOM
+    [b"data: a\n\n", b"data:b\n\n", b"data: \xff\n\n", b"data: \n\n"],
+]
+
+
+@pytest.mark.parametrize("pieces", _WHOLE_EVENT_READS)
 def test_whole_event_reads_in_any_state(pieces: list[bytes]) -> None:
     body = b"".join(pieces)
     assert run(pieces) == reference(body)
@@ -200,19 +203,7 @@ def test_feed_data_first_matches_reference(body: bytes) -> None:
     assert run_data_first(_at_blank_lines(body)) == reference(body)
 
 
-@pytest.mark.parametrize(
-    "pieces",
-    [
-        [b"data: a\n\n", b"event: x\ndata: b\n\n", b"data: c\n\n"],
-        [b"event: x\n", b"data: a\n\n", b"data: b\n\n"],
-        [b"id: 7\n", b"data: a\n\n", b"data: b\n\n"],
-        [b"retry: 5\n", b"data: a\n\n", b"data: b\n\n"],
-        [b"data: a\n", b"data: b\n\n", b"data: c\n\n"],
-        [b"data: a\r", b"\ndata: b\n\n"],
-        [b"\xef\xbb\xbfdata: a\n\n", b"data: b\n\n"],  # the first read decides the BOM
-        [b"data: a\n\n", b"data:b\n\n", b"data: \xff\n\n", b"data: \n\n"],
-    ],
-)
+@pytest.mark.parametrize("pieces", _WHOLE_EVENT_READS)
 def test_feed_data_in_any_state(pieces: list[bytes]) -> None:
     assert run_data_first(pieces) == reference(b"".join(pieces))
 
