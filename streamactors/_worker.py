@@ -337,7 +337,7 @@ class Worker:
             deliver = self._deliver
             # A paced stream's read is one whole ``data:`` event: its data
             # goes straight to the codec, with no event object in between.
-            feed_data = framer.feed_data if isinstance(framer, SSEDecoder) else None
+            feed_data = framer._feed_data if isinstance(framer, SSEDecoder) else None
 
             def on_data(data: bytes) -> bool:
                 """Runs on the reactor thread while this worker waits."""

@@ -211,7 +211,7 @@ class SSEDecoder:
             raise
         return events
 
-    def feed_data(self, data: bytes) -> str | None:
+    def _feed_data(self, data: bytes) -> str | None:
         """The fast path of a paced stream, without building an event.
 
         When ``data`` is exactly one whole event made of a single
@@ -231,11 +231,11 @@ class SSEDecoder:
         return data[6:end].decode("utf-8", "replace")
 
     def _whole_event(self, data: bytes) -> ServerSentEvent | None:
-        """``feed_data``'s fast path for ``feed`` itself, also taking an
+        """``_feed_data``'s fast path for ``feed`` itself, also taking an
         ``event: ...`` line before the data line. None sends ``data`` the
         general way."""
         if data[:7] != b"event: ":
-            text = self.feed_data(data)
+            text = self._feed_data(data)
             return None if text is None else _event("message", text, self._id)
         if (self._at_start or self._skip_lf or self._tail or self._data or self._event
                 or self._event_retry is not None):

@@ -182,13 +182,13 @@ def test_whole_event_reads_keep_the_size_limit() -> None:
 
 
 def run_data_first(pieces: list[bytes]) -> tuple[list[ServerSentEvent], str, int | None]:
-    """``run`` the way the reactor reads a paced stream: ``feed_data`` first
+    """``run`` the way the reactor reads a paced stream: ``_feed_data`` first
     (the data of one whole ``data:`` event, no event object), ``feed`` when
     it declines."""
     decoder = SSEDecoder()
     events: list[ServerSentEvent] = []
     for piece in pieces:
-        text = decoder.feed_data(piece)
+        text = decoder._feed_data(piece)
         if text is None:
             events += decoder.feed(piece)
         else:
@@ -210,19 +210,19 @@ def test_feed_data_in_any_state(pieces: list[bytes]) -> None:
 
 def test_feed_data_declines_without_changing_anything() -> None:
     decoder = SSEDecoder(max_event_bytes=10)
-    assert decoder.feed_data(b"data: a\n\n") is None  # the start of the stream: feed decides
+    assert decoder._feed_data(b"data: a\n\n") is None  # the start of the stream: feed decides
     assert decoder.feed(b"data: a\n\n")[0].data == "a"
-    assert decoder.feed_data(b"data: 1234\n\n") == "1234"  # 10 bytes: at the limit
+    assert decoder._feed_data(b"data: 1234\n\n") == "1234"  # 10 bytes: at the limit
     for declined in (b"data: 12345\n\n", b"event: e\ndata: b\n\n", b"data: a\r\n\r\n",
                      b"data: a\ndata: b\n\n", b"data: a\n", b"id: 3\n\n", b": ping\n\n"):
-        assert decoder.feed_data(declined) is None, declined
+        assert decoder._feed_data(declined) is None, declined
     assert decoder.last_event_id == ""
     decoder.feed(b"id: 3\n")  # the ID buffer is set at once (the spec)
     assert decoder.last_event_id == ""
-    assert decoder.feed_data(b"data: b\n\n") == "b"
+    assert decoder._feed_data(b"data: b\n\n") == "b"
     assert decoder.last_event_id == "3"  # committed by the blank line, as feed would
     decoder.feed(b"event: e\n")  # a pending type: the general way
-    assert decoder.feed_data(b"data: c\n\n") is None
+    assert decoder._feed_data(b"data: c\n\n") is None
     assert decoder.feed(b"data: c\n\n")[0].event == "e"
 
 
