@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from ._data import RECORDED
+
 pytest_plugins = ["streamactors.testing.pytest_plugin"]
 
 if os.environ.get("STREAMACTORS_READER", "reactor") == "reactor":
@@ -23,7 +25,6 @@ if os.environ.get("STREAMACTORS_READER", "reactor") == "reactor":
     shared_reactor()
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO.parent / "shared" / "fixtures" / "recorded"
 
 
 def _ours() -> list[threading.Thread]:
@@ -54,6 +55,4 @@ def _no_leaked_threads() -> Iterator[None]:
 
 @pytest.fixture
 def fixtures_dir() -> Path:
-    if not FIXTURES.is_dir():
-        pytest.skip(f"recorded fixtures not found at {FIXTURES}")
-    return FIXTURES
+    return RECORDED

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from streamactors.errors import ProtocolError
 from streamactors.ndjson import NDJSONDecoder
 
+from .. import _data
+
 
 def decode(*pieces: bytes | bytearray | memoryview, max_line_bytes: int | None = None) -> list[str]:
     decoder = NDJSONDecoder() if max_line_bytes is None else NDJSONDecoder(max_line_bytes)
@@ -146,17 +148,8 @@ def test_any_split_gives_the_same_lines(texts: list[str], eol: bytes, points: li
 # --- recorded streams --------------------------------------------------------
 
 
-def _recorded_dir() -> Path | None:
-    repo = Path(__file__).resolve().parents[2]
-    for candidate in (repo.parent / "shared", repo / "shared"):
-        path = candidate / "fixtures" / "recorded"
-        if path.is_dir():
-            return path
-    return None
-
-
-RECORDED = _recorded_dir()
-NDJSON_FILES = sorted(RECORDED.glob("*/*.ndjson")) if RECORDED else []
+RECORDED = _data.RECORDED
+NDJSON_FILES = sorted(RECORDED.glob("*/*.ndjson"))
 EXPECTED_LINES = {
     "01_chat_text_inline_think.ndjson": 210,
     "02_chat_tool_call.ndjson": 2,
@@ -164,12 +157,10 @@ EXPECTED_LINES = {
 }
 
 
-@pytest.mark.skipif(RECORDED is None, reason="recorded fixtures not found")
 def test_all_expected_recordings_are_present() -> None:
     assert {path.name for path in NDJSON_FILES} == set(EXPECTED_LINES)
 
 
-@pytest.mark.skipif(RECORDED is None, reason="recorded fixtures not found")
 @pytest.mark.parametrize("path", NDJSON_FILES, ids=lambda p: p.name)
 def test_recorded_stream(path: Path) -> None:
     body = path.read_bytes()

@@ -2,18 +2,14 @@
 library's own SSE / NDJSON decoders, feed the codec, fold the chunks with the
 library's ``Accumulator``.
 
-Recorded streams live beside the repository in ``../shared/fixtures/recorded``;
-tests that need them skip with a message naming the missing path.
+Recorded streams live in ``tests/data/recorded`` (see its README).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from streamactors._chunk import Chunk
 from streamactors._result import StreamResult
@@ -23,15 +19,14 @@ from streamactors.ndjson import NDJSONDecoder
 from streamactors.providers._base import StreamDecoder
 from streamactors.sse import SSEDecoder
 
-RECORDED = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "recorded"
+from .. import _data
+
+RECORDED = _data.RECORDED
 
 
 def recorded(relative: str) -> bytes:
-    """The bytes of a recorded stream, or a skip when the fixtures are absent."""
-    path = RECORDED / relative
-    if not path.is_file():
-        pytest.skip(f"recorded fixture {path} not found (expected at <repo>/../shared)")
-    return path.read_bytes()
+    """The bytes of a recorded stream."""
+    return (RECORDED / relative).read_bytes()
 
 
 def recorded_names(provider: str) -> list[str]:

@@ -119,8 +119,7 @@ TOOLS: dict[str, list[tuple[str, str, Any]]] = {
 
 def test_every_recorded_stream_has_expectations() -> None:
     names = recorded_names("anthropic")
-    if not names:
-        pytest.skip("no recorded anthropic fixtures (expected at <repo>/../shared)")
+    assert names
     assert {n.split("/", 1)[1] for n in names} == set(USAGE) | {"08_error_event_overloaded.sse"}
 
 

@@ -144,8 +144,6 @@ def test_ctrl_c_in_the_cli(tmp_path: Path) -> None:
     """SIGINT while ``python -m streamactors chat`` streams: the stream is
     cancelled, the text so far was printed, exit status 130, no traceback,
     and the connection is closed."""
-    if not (REPO / "streamactors" / "cli.py").exists():  # pragma: no cover
-        pytest.skip("streamactors/cli.py is not written yet")
     tokens = [f" word{i}" for i in range(200)]
     with LoopbackServer(Script(tokens=tokens, tokens_per_second=20)) as server:
         env = child_env(OPENAI_BASE_URL=server.url("openai"), OPENAI_API_KEY="sk-test")

@@ -12,6 +12,8 @@ import pytest
 from streamactors.errors import ProtocolError
 from streamactors.sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent, SSEDecoder
 
+from .. import _data
+
 E = ServerSentEvent
 
 
@@ -317,20 +319,8 @@ def test_max_event_bytes_must_be_positive() -> None:
 # --- recorded streams --------------------------------------------------------
 
 
-def _recorded_dir() -> Path | None:
-    repo = Path(__file__).resolve().parents[2]
-    for candidate in (repo.parent / "shared", repo / "shared"):
-        path = candidate / "fixtures" / "recorded"
-        if path.is_dir():
-            return path
-    return None
-
-
-RECORDED = _recorded_dir()
-SSE_FILES = sorted(RECORDED.glob("*/*.sse")) if RECORDED else []
-needs_recorded = pytest.mark.skipif(
-    RECORDED is None, reason="recorded fixtures not found at <repo>/../shared/fixtures/recorded"
-)
+RECORDED = _data.RECORDED
+SSE_FILES = sorted(RECORDED.glob("*/*.sse"))
 
 # Counted by hand: blank-line separated blocks that contain a data line.
 EXPECTED_EVENTS = {
@@ -372,12 +362,10 @@ def _name(path: Path) -> str:
     return f"{path.parent.name}/{path.name}"
 
 
-@needs_recorded
 def test_all_expected_recordings_are_present() -> None:
     assert {_name(path) for path in SSE_FILES} == set(EXPECTED_EVENTS)
 
 
-@needs_recorded
 @pytest.mark.parametrize("path", SSE_FILES, ids=_name)
 def test_recorded_stream(path: Path) -> None:
     body = path.read_bytes()
@@ -395,7 +383,6 @@ def test_recorded_stream(path: Path) -> None:
         assert all(event.event == "message" for event in events)
 
 
-@needs_recorded
 @pytest.mark.parametrize(
     "path", [p for p in SSE_FILES if b"\r\n" in p.read_bytes()], ids=_name
 )
@@ -406,9 +393,7 @@ def test_recorded_crlf_stream_equals_its_lf_form(path: Path) -> None:
     assert decode(body) == decode(body.replace(b"\r\n", b"\r"))
 
 
-@needs_recorded
 def test_recorded_multibyte_text_survives_byte_by_byte_feeding() -> None:
-    assert RECORDED is not None
     body = (RECORDED / "anthropic" / "03_text_multibyte.sse").read_bytes()
     events = decode(*[bytes([b]) for b in body])
     assert events == decode(body)

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from streamactors.errors import ProtocolError
 from streamactors.sse import ServerSentEvent, SSEDecoder
 
+from .. import _data
+
 # --- a slow, obvious implementation of the spec, as the oracle ----------------
 
 _LINE_END = re.compile("\r\n|\r|\n")
@@ -245,19 +247,7 @@ def test_every_split_point_of_tricky_bodies(body: bytes) -> None:
 # --- recorded streams, every split point ------------------------------------------
 
 
-def _recorded_dir() -> Path | None:
-    repo = Path(__file__).resolve().parents[2]
-    for candidate in (repo.parent / "shared", repo / "shared"):
-        path = candidate / "fixtures" / "recorded"
-        if path.is_dir():
-            return path
-    return None
-
-
-RECORDED = _recorded_dir()
-needs_recorded = pytest.mark.skipif(
-    RECORDED is None, reason="recorded fixtures not found at <repo>/../shared/fixtures/recorded"
-)
+RECORDED = _data.RECORDED
 SPLIT_FIXTURES = [
     "anthropic/03_text_multibyte.sse",
     "anthropic/09_thinking_then_refusal_synthetic.sse",
@@ -273,11 +263,9 @@ def _variants(body: bytes) -> dict[str, bytes]:
     return {"as recorded": body, "crlf": lf.replace(b"\n", b"\r\n"), "cr": lf.replace(b"\n", b"\r")}
 
 
-@needs_recorded
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("name", SPLIT_FIXTURES)
 def test_recorded_every_split_point(name: str) -> None:
-    assert RECORDED is not None
     original = (RECORDED / name).read_bytes()
     expected = run([original])
     assert expected[0]
@@ -287,9 +275,8 @@ def test_recorded_every_split_point(name: str) -> None:
             assert run([body[:i], body[i:]]) == expected, (label, i)
 
 
-@needs_recorded
 @pytest.mark.parametrize(
-    "path", sorted(RECORDED.glob("*/*.sse")) if RECORDED else [], ids=lambda p: p.name
+    "path", sorted(RECORDED.glob("*/*.sse")), ids=lambda p: p.name
 )
 def test_recorded_one_byte_at_a_time(path: Path) -> None:
     body = path.read_bytes()
