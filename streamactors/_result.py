@@ -103,6 +103,11 @@ class StreamResult(BaseModel):
     retries: int = 0
     #: The router route that served the stream, when a router was used.
     route: str | None = None
+    #: What the provider needs back to continue the conversation beside text
+    #: and tool calls (Anthropic thinking blocks and their signatures, Gemini
+    #: thought signatures): ``{"message": {...}, "tool_calls": {id: {...}}}``.
+    #: ``to_message()`` puts it where the library's codecs read it.
+    continuation: dict[str, Any] = Field(default_factory=dict)
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -144,6 +149,37 @@ class StreamResult(BaseModel):
         if gen <= 0:
             return None
         return self.usage.completion_tokens / gen
+
+    def to_message(self) -> dict[str, Any]:
+        """The assistant message of this answer (choice 0), to append to the
+        conversation for the next turn of a tool loop.
+
+        It is an OpenAI-form message (``content``, ``tool_calls`` with JSON
+        ``arguments``) plus what the provider needs to continue
+        (``thinking_blocks`` for Anthropic, ``extra_content`` on each tool
+        call for Gemini). Every codec of the library reads this form back,
+        and drops the parts meant for another provider, so the same list of
+        messages can go to any provider.
+        """
+        choice = self._first
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": choice.text if (choice.text or not choice.tool_calls) else None,
+        }
+        extra_calls = self.continuation.get("tool_calls") or {}
+        if choice.tool_calls:
+            calls = []
+            for tc in choice.tool_calls:
+                call = tc.to_openai()
+                more = extra_calls.get(tc.id) if tc.id is not None else None
+                if more:
+                    call.update(more)
+                calls.append(call)
+            message["tool_calls"] = calls
+        if choice.refusal:
+            message["refusal"] = choice.refusal
+        message.update(self.continuation.get("message") or {})
+        return message
 
     def to_chat_completion(self) -> dict[str, Any]:
         """The ``ChatCompletion`` object a non-streaming OpenAI call would return."""

@@ -6,7 +6,10 @@ Rules (the same for every provider, since codecs normalize first):
 * tool-call fragments merge by their ``index`` field, never by position in a
   list: the first ``id``/``name``/``type`` seen for an index is kept (servers that
   resend them in every fragment do not duplicate them), ``arguments`` text
-  concatenates;
+  concatenates; a fragment that reuses an index with a *different* ``id``
+  starts a new call (some servers number every call 0), it is not glued onto
+  the previous one; a call that streamed no arguments at all has ``"{}"``, so
+  ``json.loads(call.arguments)`` always works for a complete call;
 * the last usage wins (providers send cumulative counts), never a sum;
 * the last non-null finish reason of a choice wins (Gemini may correct it);
 * the stream is ``complete`` once every choice seen has a finish reason.
@@ -36,22 +39,28 @@ def _compact(parts: list[str]) -> None:
 
 
 class _ChoiceState:
-    __slots__ = ("finish", "logprobs", "native", "reasoning", "refusal", "text", "tools")
+    __slots__ = ("done_tools", "finish", "logprobs", "native", "reasoning", "refusal", "text",
+                 "tools")
 
     def __init__(self) -> None:
         self.text: list[str] = []
         self.reasoning: list[str] = []
         self.refusal: list[str] = []
-        # index -> [id, name, type, [argument fragments]]
+        # index -> the call that index currently adds to: [id, name, type,
+        # [argument fragments], order of arrival]; calls an index no longer
+        # adds to (an id changed) wait in ``done_tools``.
         self.tools: dict[int, list[Any]] = {}
+        self.done_tools: list[tuple[int, list[Any]]] = []
         self.finish: str | None = None
         self.native: str | None = None
         self.logprobs: list[Any] | None = None
 
     def to_choice(self, index: int) -> Choice:
+        calls = sorted([*self.done_tools, *self.tools.items()], key=lambda c: (c[0], c[1][4]))
         tools = tuple(
-            ToolCall(index=i, id=t[0], name=t[1], type=t[2] or "function", arguments="".join(t[3]))
-            for i, t in sorted(self.tools.items())
+            ToolCall(index=i, id=t[0], name=t[1], type=t[2] or "function",
+                     arguments="".join(t[3]) or "{}")
+            for i, t in calls
         )
         return Choice(
             index=index,
@@ -107,8 +116,12 @@ class Accumulator:
             tools = st.tools
             for d in chunk.tool_calls:
                 t = tools.get(d.index)
+                if t is not None and d.id and t[0] is not None and d.id != t[0]:
+                    st.done_tools.append((d.index, t))  # the index was reused by a new call
+                    t = None
                 if t is None:
-                    tools[d.index] = [d.id, d.name, d.type, [d.arguments] if d.arguments else []]
+                    tools[d.index] = [d.id, d.name, d.type, [d.arguments] if d.arguments else [],
+                                      len(tools) + len(st.done_tools)]
                     continue
                 if t[0] is None and d.id:
                     t[0] = d.id
@@ -170,6 +183,7 @@ class Accumulator:
         retries: int = 0,
         route: str | None = None,
         usage: Usage | None = None,
+        continuation: dict[str, Any] | None = None,
     ) -> StreamResult:
         """The ``StreamResult`` of everything added so far."""
         choices = tuple(st.to_choice(i) for i, st in sorted(self._choices.items()))
@@ -185,4 +199,5 @@ class Accumulator:
             chunks=self.chunks,
             retries=retries,
             route=route,
+            continuation=continuation or {},
         )

@@ -14,14 +14,16 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypedDict
 
 from pydantic_core import from_json as _from_json
 
 from .._chunk import Chunk
 from ..errors import ConfigurationError, HTTPStatusError, ProtocolError, error_for_status
+from ._fields import FieldTable
 
 __all__ = [
+    "Continuation",
     "Framing",
     "HTTPRequest",
     "Provider",
@@ -29,8 +31,12 @@ __all__ = [
     "RequestInput",
     "Secret",
     "StreamDecoder",
+    "expect_list",
+    "expect_object",
+    "expect_str",
     "header",
     "parse_retry_after",
+    "wrong_shape",
 ]
 
 Framing = Literal["sse", "ndjson"]
@@ -139,6 +145,21 @@ class HTTPRequest:
         return out
 
 
+class Continuation(TypedDict, total=False):
+    """What a provider needs back, beside text and tool calls, to continue a
+    conversation after this answer (Anthropic thinking blocks with their
+    signatures, Gemini thought signatures). ``StreamResult.to_message()``
+    merges it into the assistant message it builds.
+
+    Attributes:
+        message: keys added to the assistant message.
+        tool_calls: tool-call id -> keys added to that tool call's entry.
+    """
+
+    message: dict[str, Any]
+    tool_calls: dict[str, dict[str, Any]]
+
+
 class StreamDecoder(Protocol):
     """Per-stream decoding state of one provider.
 
@@ -147,10 +168,21 @@ class StreamDecoder(Protocol):
     it yields (often one, sometimes none) as a new list, which the caller
     keeps (it becomes the batch delivered to the target). It raises
     ``ProviderError`` for an error reported in the stream and
-    ``ProtocolError`` for malformed data.
+    ``ProtocolError`` for malformed data, also for JSON of the wrong shape
+    (never ``AttributeError``/``TypeError``).
+
+    ``done`` turns True once the provider's end marker arrived (``[DONE]``,
+    ``message_stop``, ``response.completed``, Ollama's ``done``): the worker
+    then stops reading, whether or not the server closes the body.
     """
 
+    done: bool
+
     def feed(self, data: str, event: str = "message") -> list[Chunk]: ...
+
+    def continuation(self) -> Continuation:
+        """What the provider needs back to continue after this answer ({} if nothing)."""
+        ...
 
 
 class Provider(Protocol):
@@ -159,6 +191,8 @@ class Provider(Protocol):
     #: The model prefix this codec serves (``openai``, ``anthropic``...).
     name: str
     framing: Framing
+    #: Every request field this codec takes, and what it does with it.
+    fields: FieldTable
 
     def build_request(self, config: ProviderConfig, request: RequestInput) -> HTTPRequest:
         """The HTTP request for ``request``; ``ConfigurationError`` if impossible."""
@@ -220,8 +254,11 @@ def loads_event(data: str) -> Any:
 
     ``pydantic_core.from_json`` parses an OpenAI-sized event in about a third
     of ``json.loads``' time (measured: 1.0 vs 2.8 us). It refuses a few inputs
-    ``json.loads`` takes (lone surrogate escapes), which then go through
-    ``json.loads``; nesting deeper than its recursion limit stays an error.
+    ``json.loads`` takes (lone surrogate escapes such as ``"\\ud800"``),
+    which then go through ``json.loads``; their lone surrogates become U+FFFD,
+    since no text holding one can be printed or encoded as UTF-8 (the CLI,
+    ``to_sse`` and the relay would fail on it). Nesting deeper than the
+    recursion limit stays an error.
 
     Raises:
         ValueError: the data is not JSON.
@@ -231,7 +268,21 @@ def loads_event(data: str) -> Any:
     except ValueError as exc:
         if "recursion limit" in str(exc):
             raise
-        return json.loads(data)
+        return _without_lone_surrogates(json.loads(data))
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """``value`` with every lone surrogate in its strings (keys too) replaced
+    by U+FFFD; pairs written as two escapes were already joined by json."""
+    if isinstance(value, str):
+        # UTF-16 pairs what can be paired; what cannot becomes one U+FFFD.
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v)
+                for k, v in value.items()}
+    return value
 
 
 def event_object(data: str, provider: str) -> dict[str, Any]:
@@ -248,6 +299,39 @@ def event_object(data: str, provider: str) -> dict[str, Any]:
     if type(obj) is not dict:
         raise ProtocolError(f"{provider} sent an event that is not a JSON object", payload=data)
     return obj
+
+
+def wrong_shape(provider: str, where: str, value: Any, expected: str) -> ProtocolError:
+    """The ``ProtocolError`` for a field of the wrong JSON type, naming the
+    provider, the field and what was expected."""
+    kind = {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number", type(None): "null"}.get(type(value), "a value")
+    return ProtocolError(f"{provider} sent {where} as {kind}, expected {expected}",
+                         payload=repr(value)[:200])
+
+
+def expect_object(value: Any, provider: str, where: str) -> dict[str, Any] | None:
+    """``value`` if it is a JSON object, None if absent or null; otherwise a
+    ``ProtocolError`` naming ``where``."""
+    if value is None or type(value) is dict:
+        return value
+    raise wrong_shape(provider, where, value, "an object")
+
+
+def expect_list(value: Any, provider: str, where: str) -> list[Any] | None:
+    """``value`` if it is a JSON list, None if absent or null; otherwise a
+    ``ProtocolError`` naming ``where``."""
+    if value is None or type(value) is list:
+        return value
+    raise wrong_shape(provider, where, value, "a list")
+
+
+def expect_str(value: Any, provider: str, where: str) -> str | None:
+    """``value`` if it is a string, None if absent or null; otherwise a
+    ``ProtocolError`` naming ``where``."""
+    if value is None or type(value) is str:
+        return value
+    raise wrong_shape(provider, where, value, "a string")
 
 
 def decode_error_body(body: bytes) -> Any:

@@ -18,8 +18,16 @@ def test_same_values_as_json_loads() -> None:
     assert loads_event(text) == json.loads(text)
 
 
-def test_lone_surrogate_falls_back_to_json_loads() -> None:
-    assert loads_event('"\\ud800"') == "\ud800"
+def test_lone_surrogate_becomes_a_replacement_character() -> None:
+    # from_json refuses it; json.loads takes it, and the lone half (which no
+    # UTF-8 encoder would take later) becomes U+FFFD, keys included.
+    assert loads_event('"\\ud800"') == "\ufffd"
+    assert loads_event('{"k\\udc00": ["a\\ud800b", "\\ud83d\\ude00"]}') == {
+        "k\ufffd": ["a\ufffdb", "\U0001f600"]
+    }
+    chunk = OpenAIChatDecoder().feed('{"choices": [{"index": 0, "delta": {"content": "x\\udfffy"}}]}')[0]
+    assert chunk.text == "x\ufffdy"
+    chunk.text.encode("utf-8")
 
 
 def test_invalid_json_is_a_value_error() -> None:

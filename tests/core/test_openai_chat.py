@@ -128,7 +128,7 @@ def test_compatible_first_tool_at_index_1(fixtures_dir: Path) -> None:
     assert tc.index == 1
     assert tc.id == "toolu_vrtx_01DbFqUgk6aAtJ4nDBqzFWDF"
     assert tc.name == "bmcp_coder_coder_list_workspaces"
-    assert tc.arguments == "" and tc.parsed_arguments() == {}
+    assert tc.arguments == "{}" and tc.parsed_arguments() == {}
     assert r.result.usage is not None and r.result.usage.prompt_tokens == 25939
 
 

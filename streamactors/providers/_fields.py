@@ -1,0 +1,90 @@
+"""Which request fields each codec takes, and what it does with each one.
+
+Every codec declares, in its ``fields`` table, each request field it accepts
+(``temperature``, ``tools``, ``reasoning_effort``...) and how it handles it:
+
+* ``translated``: written into the provider's own form, at ``to`` (a dotted
+  path in the request body, such as ``generationConfig.topP``);
+* ``passed``: sent as it is, under the same name;
+* ``refused``: a ``ConfigurationError`` before any request, saying what to use
+  instead.
+
+A field missing from the table is refused as well, with a pointer to
+``extra_body=``, which sends fields the library does not know exactly as
+given. So nothing reaches a provider blind: an OpenAI-only field given for
+Gemini is translated or refused, never sent for the API to answer 400.
+
+The table in docs/providers.md is generated from these declarations, and the
+tests send every row to a recording server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..errors import ConfigurationError
+
+__all__ = ["PASSED", "Field", "FieldTable", "check_fields", "refused", "translated"]
+
+Action = Literal["translated", "passed", "refused"]
+
+
+@dataclass(frozen=True)
+class Field:
+    """How one codec handles one request field.
+
+    Attributes:
+        action: ``translated``, ``passed`` or ``refused``.
+        to: for ``translated``, where the value lands in the request body (a
+            dotted path; the tests check it is there).
+        note: for ``refused``, what to use instead; for ``translated``, an
+            optional word on how (shown in the docs table).
+    """
+
+    action: Action
+    to: str = ""
+    note: str = ""
+
+
+FieldTable = Mapping[str, Field]
+
+#: The field is sent under its own name, unchanged.
+PASSED = Field("passed")
+
+
+def translated(to: str, note: str = "") -> Field:
+    """The field is written into the provider's own form at ``to``."""
+    return Field("translated", to, note)
+
+
+def refused(instead: str) -> Field:
+    """The field cannot be sent to this provider; ``instead`` says what to do."""
+    return Field("refused", "", instead)
+
+
+def check_fields(provider: str, params: Iterable[str], table: FieldTable) -> None:
+    """Raise ``ConfigurationError`` for the first field of ``params`` that
+    ``table`` refuses or does not know, naming the field and the provider."""
+    for name in params:
+        rule = table.get(name)
+        if rule is None:
+            raise ConfigurationError(
+                f"{provider} does not take the request field {name!r} (the library does not "
+                f"know it for this provider); check its spelling, or pass "
+                f"extra_body={{{name!r}: ...}} to send it as it is"
+            )
+        if rule.action == "refused":
+            raise ConfigurationError(f"{provider} cannot take the request field {name!r}: "
+                                     f"{rule.note}")
+
+
+def dig(body: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted ``path`` of a request body (KeyError if absent)."""
+    value: Any = body
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            raise KeyError(path)
+        value = value[part]
+    return value
