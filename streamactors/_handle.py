@@ -35,6 +35,7 @@ class StreamHandle:
 
     __slots__ = (
         "_channel",
+        "_delivery_thread",
         "_done",
         "_error",
         "_result",
@@ -57,6 +58,10 @@ class StreamHandle:
         self._result: StreamResult | None = None
         self._error: StreamError | None = None
         self._thread: threading.Thread | None = None
+        #: A thread that delivers this stream's messages and must not wait
+        #: for it (a bounded actor's mailbox thread: the worker may be waiting
+        #: for room in that mailbox). Set by the target when it opens.
+        self._delivery_thread: threading.Thread | None = None
         self._channel = channel
 
     def __repr__(self) -> str:

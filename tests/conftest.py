@@ -27,10 +27,18 @@ if os.environ.get("STREAMACTORS_READER", "reactor") == "reactor":
 REPO = Path(__file__).resolve().parents[1]
 
 
+#: Threads that outlive a test by design: the process-wide ones, and servers'
+#: (a module-scoped loopback server keeps its keep-alive connections).
+_SINGLETONS = ("streamactors-reactor", "streamactors-deadlines", "streamactors-keepalive")
+_SERVERS = ("streamactors-loopback", "streamactors-relay")
+
+
 def _ours() -> list[threading.Thread]:
+    """Threads of streams and actors (daemon or not) still alive."""
     return [
         t for t in threading.enumerate()
-        if t.name.startswith("streamactors-") and not t.daemon and t.is_alive()
+        if t.name.startswith("streamactors-") and t.name not in _SINGLETONS
+        and not t.name.startswith(_SERVERS) and t.is_alive()
     ]
 
 
