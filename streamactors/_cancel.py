@@ -11,6 +11,14 @@ callback instead.
 The token detaches from the connection before the connection goes back to the
 pool, under its lock, so a late cancel can never shut down a connection that
 already serves another stream.
+
+When the worker decides how the stream ends it ``seal()``s the token: a cancel
+that came first wins (the stream ends with ``StreamCancelled``, even if its
+answer had just completed), and a cancel that comes later returns False and
+changes nothing. So ``handle.cancel()`` returns True exactly when the stream
+will end cancelled. Interpreter shutdown is the one exception: it still marks
+a sealed token ``shutting_down``, so a terminal message waiting for room in a
+bounded target gives up instead of holding the exit.
 """
 
 from __future__ import annotations
@@ -46,7 +54,8 @@ class CancelToken:
             "handler_failed", "shutdown").
     """
 
-    __slots__ = ("_callbacks", "_conn", "_event", "_lock", "_response", "cause", "reason")
+    __slots__ = ("_callbacks", "_conn", "_event", "_lock", "_response", "_sealed", "cause",
+                 "reason", "shutting_down")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -57,15 +66,21 @@ class CancelToken:
         self.reason: str | None = None
         #: the exception that caused a cancel, when there was one.
         self.cause: BaseException | None = None
+        #: True once interpreter shutdown asked every stream to end.
+        self.shutting_down = False
+        self._sealed = False
 
     @property
     def cancelled(self) -> bool:
         return self.reason is not None
 
     def cancel(self, reason: str = "cancelled", cause: BaseException | None = None) -> bool:
-        """Cancel; True if this call did it, False if already cancelled."""
+        """Cancel; True if this call did it, False if already cancelled or if
+        the stream's outcome was already decided (``seal``)."""
         with self._lock:
-            if self.reason is not None:
+            if reason == "shutdown":
+                self.shutting_down = True
+            if self.reason is not None or self._sealed:
                 return False
             self.reason = reason
             self.cause = cause
@@ -82,6 +97,13 @@ class CancelToken:
             except Exception:  # a wake-up must never break cancel
                 pass
         return True
+
+    def seal(self) -> bool:
+        """Decide the outcome: True if cancelled before now; later cancels
+        return False and change nothing."""
+        with self._lock:
+            self._sealed = True
+            return self.reason is not None
 
     def wait(self, seconds: float) -> bool:
         """Sleep up to ``seconds``; True if cancelled meanwhile."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ._cancel import CancelToken
 from ._result import StreamResult
-from .errors import StreamError
+from .errors import StreamError, UsageError
 
 if TYPE_CHECKING:
     from ._messages import Message
@@ -24,8 +24,11 @@ class StreamHandle:
     """One stream: cancel it, wait for it, read its result.
 
     Returned at once by ``chat()``; the stream runs in its own worker thread.
-    All methods are safe to call from any thread, including from inside a
-    handler method of the stream's own target.
+    ``cancel()``, ``done()``, ``result`` and ``error`` are safe to call from
+    any thread, including from inside the stream's own delivery. ``wait()``
+    and iteration from inside that delivery (a callable target, a bounded
+    actor's handler for this stream) could never return: they raise
+    ``UsageError`` instead of deadlocking.
 
     Attributes:
         id: unique within the process (``"stream-42"``).
@@ -74,7 +77,11 @@ class StreamHandle:
     def cancel(self) -> bool:
         """End the stream now with ``StreamCancelled`` (carrying the partial
         result). A worker blocked in a socket read is released at once.
-        Returns False when the stream had already ended or was cancelled."""
+
+        Returns True exactly when the stream will end with
+        ``StreamCancelled``; False when it had already ended, was already
+        cancelled, or its outcome was already decided (a cancel racing the
+        natural end loses cleanly: the stream ends with ``Finish``)."""
         if self._done.is_set():
             return False
         return self._token.cancel("cancelled")
@@ -100,7 +107,14 @@ class StreamHandle:
             StreamError: the stream's own error (with ``partial``).
             TimeoutError: the stream is still running after ``timeout`` seconds
                 (it keeps running; cancel it if you are giving up).
+            UsageError: called from the stream's own delivery, where waiting
+                could never end (the terminal message being delivered is the
+                one exception: its result is returned, or its error raised).
         """
+        if not self._done.is_set():
+            early = self._from_own_delivery("wait() for it")
+            if early is not None:
+                return early
         if not self._done.wait(timeout):
             raise TimeoutError(f"{self.id} still running after {timeout} s")
         thread = self._thread
@@ -119,7 +133,27 @@ class StreamHandle:
                 f"{self.id} delivers to the target given as stream_to; only a stream "
                 "started with stream_to=None can be iterated"
             )
+        if not self._done.is_set():
+            self._from_own_delivery("iterate it")
         return self._channel.messages(self)
+
+    def _from_own_delivery(self, what: str) -> StreamResult | None:
+        """Raise ``UsageError`` when called where this stream is delivered
+        (its worker thread, or the bounded actor it waits for); return the
+        result while the terminal message itself is being delivered."""
+        current = threading.current_thread()
+        if current is not self._thread and current is not self._delivery_thread:
+            return None
+        if current is self._thread and self._error is not None:
+            raise self._error  # the Error being delivered
+        if current is self._thread and self._result is not None:
+            return self._result  # the Finish being delivered
+        raise UsageError(
+            f"cannot {what} from inside its own delivery ({current.name}): the stream "
+            "waits for this code to return, so this call would never end; keep the handle "
+            "and wait elsewhere, or use handle_finish/handle_error (or the Finish/Error "
+            "message) to act on the end"
+        )
 
     def _finish(self, result: StreamResult | None, error: StreamError | None) -> None:
         self._result = result

@@ -6,12 +6,24 @@ and each new connection registers its socket before ``connect()`` blocks, so
 ``cancel()`` can shut it down while connecting, waiting for headers or
 reading the body. This reaches into urllib3's pool and connection classes; it
 lives here, small and guarded, and ``tests/reliability`` pins it.
+
+Two more things are done here, at the connection level:
+
+* interim ``1xx`` responses (103 Early Hints...) are skipped with their
+  headers: ``http.client`` skips only ``100 Continue`` and would take a 103
+  as the answer;
+* a connection idle in the pool for longer than the keep-alive expiry is
+  closed, both when it would be reused and by a sweep on the deadline thread,
+  so an idle client does not hold sockets forever.
 """
 
 from __future__ import annotations
 
+import http.client
 import socket
 import threading
+import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -22,8 +34,16 @@ import urllib3.util.connection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from ._cancel import CancelToken
+from ._timeout import schedule
 
-__all__ = ["Adapter", "current_token"]
+__all__ = ["DEFAULT_KEEPALIVE_EXPIRY", "Adapter", "current_token"]
+
+#: Seconds a pooled connection may stay idle before it is closed.
+DEFAULT_KEEPALIVE_EXPIRY = 30.0
+#: Interim responses skipped before the real one, at most (a peer that sends
+#: nothing but 1xx must not keep a stream busy forever).
+_MAX_INTERIM = 10
+_MAX_HEADER_LINES = 100
 
 #: The cancel token of the stream whose request this thread is sending.
 current_token = threading.local()
@@ -77,12 +97,38 @@ def _connect(conn: Any, fallback: Callable[[], socket.socket]) -> socket.socket:
         ) from exc
 
 
+class _Response(http.client.HTTPResponse):
+    """``http.client``'s response, skipping every interim 1xx (but 101)."""
+
+    def _read_status(self) -> tuple[str, int, str]:
+        for _ in range(_MAX_INTERIM):
+            version, status, reason = super()._read_status()
+            if not 100 < status < 200 or status == 101:
+                return version, status, reason  # 100 is skipped by begin() itself
+            _skip_headers(self.fp)
+        raise http.client.HTTPException(f"more than {_MAX_INTERIM} interim responses")
+
+
+def _skip_headers(fp: Any) -> None:
+    for _ in range(_MAX_HEADER_LINES + 1):
+        line = fp.readline(http.client._MAXLINE + 1)
+        if len(line) > http.client._MAXLINE:
+            raise http.client.LineTooLong("header line")
+        if line in (b"\r\n", b"\n", b""):
+            return
+    raise http.client.HTTPException(f"got more than {_MAX_HEADER_LINES} headers")
+
+
 class _HTTPConnection(urllib3.connection.HTTPConnection):
+    response_class = _Response
+
     def _new_conn(self) -> socket.socket:
         return _connect(self, super()._new_conn)
 
 
 class _HTTPSConnection(urllib3.connection.HTTPSConnection):
+    response_class = _Response
+
     def _new_conn(self) -> socket.socket:
         return _connect(self, super()._new_conn)
 
@@ -95,29 +141,84 @@ def _track(conn: Any) -> Any:
     return conn
 
 
-class _TrackedHTTPPool(HTTPConnectionPool):
+class _Expiring:
+    """Keep-alive expiry of a pool's idle connections (mixed into both pools)."""
+
+    pool: Any
+    keepalive_expiry: float = DEFAULT_KEEPALIVE_EXPIRY
+    _sweep_due: bool = False
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)  # type: ignore[misc]
+        idle_since = getattr(conn, "_streamactors_idle_since", None)
+        if idle_since is not None and time.monotonic() - idle_since > self.keepalive_expiry:
+            conn.close()  # urllib3 reconnects a closed connection on use
+        return _track(conn)
+
+    def _put_conn(self, conn: Any) -> None:
+        if conn is not None:
+            conn._streamactors_idle_since = time.monotonic()
+        super()._put_conn(conn)  # type: ignore[misc]
+        if conn is not None and not self._sweep_due:
+            self._sweep_due = True
+            ref = weakref.ref(self)
+            schedule(self.keepalive_expiry, lambda: _sweep(ref))
+
+    def sweep(self) -> bool:
+        """Close the connections idle past the expiry; True if some stay open."""
+        pool = self.pool
+        if pool is None:
+            return False
+        now = time.monotonic()
+        left = False
+        with pool.mutex:
+            for conn in pool.queue:
+                since = getattr(conn, "_streamactors_idle_since", None)
+                if since is None or getattr(conn, "sock", None) is None:
+                    continue
+                if now - since > self.keepalive_expiry:
+                    conn.close()
+                else:
+                    left = True
+        return left
+
+
+def _sweep(ref: weakref.ref[_Expiring]) -> None:
+    pool = ref()
+    if pool is None:
+        return
+    pool._sweep_due = False
+    if pool.sweep() and not pool._sweep_due:
+        pool._sweep_due = True
+        schedule(pool.keepalive_expiry, lambda: _sweep(ref))
+
+
+class _TrackedHTTPPool(_Expiring, HTTPConnectionPool):
     ConnectionCls = _HTTPConnection
 
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        return _track(super()._get_conn(timeout))
 
-
-class _TrackedHTTPSPool(HTTPSConnectionPool):
+class _TrackedHTTPSPool(_Expiring, HTTPSConnectionPool):
     ConnectionCls = _HTTPSConnection
-
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        return _track(super()._get_conn(timeout))
-
-
-_POOLS = {"http": _TrackedHTTPPool, "https": _TrackedHTTPSPool}
 
 
 class Adapter(requests.adapters.HTTPAdapter):
+    """requests' adapter with our pools: cancellable connections, 1xx skipped,
+    idle connections closed after ``keepalive_expiry`` seconds."""
+
+    def __init__(self, *, keepalive_expiry: float = DEFAULT_KEEPALIVE_EXPIRY,
+                 **kwargs: Any) -> None:
+        expiry = keepalive_expiry
+        self._pools = {
+            "http": type("_HTTPPool", (_TrackedHTTPPool,), {"keepalive_expiry": expiry}),
+            "https": type("_HTTPSPool", (_TrackedHTTPSPool,), {"keepalive_expiry": expiry}),
+        }
+        super().__init__(**kwargs)
+
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _POOLS
+        self.poolmanager.pool_classes_by_scheme = self._pools
 
     def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
         manager = super().proxy_manager_for(proxy, **kwargs)
-        manager.pool_classes_by_scheme = _POOLS
+        manager.pool_classes_by_scheme = self._pools
         return manager

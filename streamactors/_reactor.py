@@ -40,6 +40,14 @@ see docs/benchmarks.md.
 A job ends when its callback says the body is complete, raises, hits EOF, or
 is silent for longer than its read timeout. Cancel needs nothing special: it
 shuts the socket down, the selector reports it readable, ``recv`` gives EOF.
+
+The reader is protected from its tenants. A callback that raises ends its
+own job only. A stream whose callbacks cost too much of the reader's time
+(one call over ``_SLOW_CALL``, or more than ``_BUSY_SHARE`` of a second: a
+flood of comments, huge events) is handed back to its worker thread, which
+goes on reading it alone (``run`` returns False), so the other streams keep
+their latency. Every callback does bounded work per byte (the framing and
+codecs guarantee it), so none can hold the reader for long.
 """
 
 from __future__ import annotations
@@ -53,6 +61,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from time import perf_counter
 from typing import Any
 
 from ._cancel import CancelToken
@@ -72,6 +81,14 @@ _TURN_READS = 16
 #: goes through socket.recv, which lets the GIL go, so that its consumer keeps
 #: up (keeping the GIL through an unpaced stream made S1 14 % dearer).
 _BULK = 8192
+#: A stream whose single callback took longer than this, or whose callbacks
+#: took more than ``_BUSY_SHARE`` of the last second, is handed back to its
+#: own thread. A paced chunk costs about 20 us and a 64 KiB burst a few ms;
+#: the margins are wide because a pause of the cyclic GC, charged to whichever
+#: callback it hit, must not often move a healthy stream (moving one is
+#: harmless: it only costs that stream a thread of its own).
+_SLOW_CALL = 0.05
+_BUSY_SHARE = 0.2
 
 
 _AGAIN_ERRNOS = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})
@@ -122,8 +139,8 @@ def _gil_holding_reader() -> Callable[[socket.socket], Callable[[int], bytes]] |
 
 
 class _Job:
-    __slots__ = ("done", "error", "fd", "held", "last", "map_error", "on_data", "plain",
-                 "read_timeout", "recv", "sock", "tls")
+    __slots__ = ("busy", "done", "error", "fd", "held", "last", "map_error", "moved", "on_data",
+                 "plain", "read_timeout", "recv", "sock", "tls", "window")
 
     def __init__(
         self,
@@ -145,6 +162,11 @@ class _Job:
         self.last = time.monotonic()
         self.done = threading.Event()
         self.error: BaseException | None = None
+        #: seconds its callbacks took since ``window`` (a monotonic time)
+        self.busy = 0.0
+        self.window = self.last
+        #: True when the job was handed back to its worker thread
+        self.moved = False
 
 
 class Reactor:
@@ -190,10 +212,14 @@ class Reactor:
         read_timeout: float | None,
         token: CancelToken,
         map_error: Callable[[BaseException], StreamError],
-    ) -> None:
+    ) -> bool:
         """Read ``sock`` (non-blocking) on the reactor thread, passing each
         read to ``on_data`` (b"" at EOF) until it returns True; block the
-        calling worker meanwhile and raise what the job ended with."""
+        calling worker meanwhile and raise what the job ended with.
+
+        Returns True when the job ended on the reactor, False when it was
+        handed back (its callbacks cost too much): the caller then reads the
+        rest of the body itself (the socket is still non-blocking)."""
         job = _Job(sock, on_data, read_timeout, map_error)
         with self._lock:
             self._pending.append(job)
@@ -209,6 +235,7 @@ class Reactor:
         job.done.wait()
         if job.error is not None:
             raise job.error
+        return not job.moved
 
     # -- the reactor thread ----------------------------------------------------
 
@@ -252,6 +279,7 @@ class Reactor:
                     self._finish(job, job.map_error(exc))
                     continue
                 job.last = now
+                started = perf_counter()
                 try:
                     if job.on_data(data) or not data:
                         self._finish(job, None)
@@ -259,6 +287,8 @@ class Reactor:
                         self._drain_tls(job)
                 except BaseException as exc:  # the pipeline's own error ends this job only
                     self._finish(job, exc)
+                else:
+                    self._charge(job, perf_counter() - started, now)
                 if len(data) >= _BULK:  # a burst: read the next one as socket.recv does
                     job.recv = job.plain
                 elif job.held is not None:  # a trickle: keep the GIL
@@ -305,6 +335,16 @@ class Reactor:
             if job.on_data(data) or not data:
                 self._finish(job, None)
                 return
+
+    def _charge(self, job: _Job, spent: float, now: float) -> None:
+        """Count a callback's time against its job; hand back a costly one."""
+        if now - job.window > 1.0:
+            job.window = now
+            job.busy = 0.0
+        job.busy += spent
+        if (spent > _SLOW_CALL or job.busy > _BUSY_SHARE) and not job.done.is_set():
+            job.moved = True
+            self._finish(job, None)
 
     def _take_pending(self) -> None:
         try:

@@ -106,7 +106,7 @@ class PutSink:
             except Exception as exc:  # janus raises its own Full subclass
                 if "Full" not in type(exc).__name__:
                     raise
-            if token.cancelled and (give_up_on_cancel or token.reason == "shutdown"):
+            if token.shutting_down or (give_up_on_cancel and token.cancelled):
                 if give_up_on_cancel:
                     raise cancelled_error(handle)
                 return False
@@ -169,6 +169,9 @@ class Channel:
         self._size = 0
         self._maxsize = maxsize
         self._nonblocking_delivery = maxsize == 0
+        #: How the consumer of ``chunks()`` left: None while reading,
+        #: "ended" at the terminal message, "abandoned" when it stopped early.
+        self.consumed: str | None = None
 
     def open(self, handle: StreamHandle) -> None:
         pass
@@ -234,5 +237,6 @@ class Channel:
                     raise item.error
                 return
         finally:
+            self.consumed = "ended" if ended else "abandoned"
             if not ended:  # the consumer stopped early: nobody reads this stream any more
                 handle.cancel()

@@ -1,9 +1,11 @@
 """Time limits of a stream, and the one thread that enforces the deadlines.
 
 ``connect`` and ``read`` go to the socket (``read`` is the longest silence
-between bytes). ``total`` and ``first_token`` are deadlines: a single scheduler
-thread for the whole process cancels the stream's token when one passes, so
-they cost no thread per stream.
+between bytes). ``idle``, ``total`` and ``first_token`` are deadlines: a
+single scheduler thread for the whole process cancels the stream's token when
+one passes, so they cost no thread per stream. ``idle`` counts content, not
+bytes, so a server that trickles a byte a second or sends endless heartbeat
+comments cannot hold a stream forever.
 """
 
 from __future__ import annotations
@@ -28,18 +30,25 @@ class Timeout:
         connect: to establish the connection.
         read: the longest silence between two reads of the body (and before
             the response headers).
+        idle: the longest time without content (text, reasoning, a tool
+            call, a refusal or the finish reason), from the request (and from
+            each retry) on: heartbeats and a trickle of bytes do not reset it.
+            The stream then ends with ``IdleTimeout`` (not retried).
         total: deadline for the whole stream, retries included.
         first_token: deadline for the first token of the answer (text,
             reasoning, a tool call, a refusal or the finish reason; a chunk
             that only names the role does not count).
 
     ``Timeout(30)`` sets ``connect`` and ``read`` to 30 s. The default,
-    ``Timeout(connect=10, read=300)``, lets no stream hang forever on a silent
-    socket while leaving room for slow reasoning models.
+    ``Timeout(connect=10, read=300, idle=120)``, lets no stream hang forever
+    on a silent or trickling server while leaving room for slow reasoning
+    models; give a larger ``idle`` (or None) for a model that thinks silently
+    for longer than two minutes.
     """
 
     connect: float | None = 10.0
     read: float | None = 300.0
+    idle: float | None = 120.0
     total: float | None = None
     first_token: float | None = None
 
@@ -49,17 +58,21 @@ class Timeout:
         *,
         connect: float | None = 10.0,
         read: float | None = 300.0,
+        idle: float | None = 120.0,
         total: float | None = None,
         first_token: float | None = None,
     ) -> None:
         if timeout is not None:
             connect = read = timeout
-        for name, value in (("connect", connect), ("read", read), ("total", total),
-                            ("first_token", first_token)):
-            if value is not None and (not isinstance(value, (int, float)) or value <= 0):
-                raise ConfigurationError(f"Timeout {name} must be a positive number, got {value!r}")
+        for name, value in (("connect", connect), ("read", read), ("idle", idle),
+                            ("total", total), ("first_token", first_token)):
+            if value is not None and (isinstance(value, bool)
+                                      or not isinstance(value, (int, float)) or value <= 0):
+                raise ConfigurationError(f"Timeout {name} must be a positive number of seconds "
+                                         f"or None, got {value!r}")
         object.__setattr__(self, "connect", connect)
         object.__setattr__(self, "read", read)
+        object.__setattr__(self, "idle", idle)
         object.__setattr__(self, "total", total)
         object.__setattr__(self, "first_token", first_token)
 

@@ -1,30 +1,30 @@
-"""HTTP for streams, over ``requests``: the only module that imports it.
+"""HTTP for streams, over ``requests``: sending a request, reading its head.
 
-It wraps every trap of ``requests`` with streamed bodies (see DESIGN.md field
-notes) so nothing above it sees them:
+With ``_body`` (the body, read as it arrives) and ``_pool`` (cancellable,
+expiring pooled connections) it is the only place that touches ``requests``
+and urllib3, and it wraps every trap of ``requests`` with streamed bodies (see
+DESIGN.md field notes) so nothing above it sees them:
 
-* bodies are read as bytes, as they arrive, one socket read per burst: for a
-  chunked body we read the buffered socket file with ``read1`` and de-chunk
-  ourselves (urllib3 would cost one call per event); for other bodies
-  ``read1`` up to the length or EOF. The ``_fp`` internals this needs are
-  reached in ``_open_body`` only, with a generic fallback;
-* ``Accept-Encoding: identity`` (gzip buffers events); a server that compresses
-  anyway is decoded with zlib;
+* ``Accept-Encoding: identity`` (gzip buffers events); a server that
+  compresses anyway is inflated in bounded steps (``_body``);
 * redirects are never followed, so a key never travels to another host;
 * proxies from the environment are resolved once per host, not per request
   (``trust_env`` scans the environment on every call);
-* a read timeout in the middle of a body becomes our ``ReadTimeout``;
-* the connection goes back to the pool only when the body was read to its
-  end; on any failure or cancel it is closed.
+* a failure is re-typed once, here: timeouts, connection errors, a TLS
+  verification failure (not retryable), a malformed response head such as a
+  header flood (a ``ProtocolError``, not retryable);
+* TLS verification takes ``verify=`` (True, False or a CA bundle), else the
+  environment's CA bundle variables;
+* after ``os.fork()`` the child starts with an empty pool of its own.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
-import socket
 import ssl
-import zlib
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,14 +36,16 @@ import urllib3.connection
 import urllib3.exceptions
 import urllib3.util.connection
 
+from ._body import Body, map_read_error
 from ._cancel import CancelToken
-from ._chunked import Dechunker
-from ._pool import Adapter, current_token
+from ._pool import DEFAULT_KEEPALIVE_EXPIRY, Adapter, current_token
 from ._reactor import Reactor, shared_reactor
 from ._timeout import Timeout
 from ._version import __version__
 from .errors import (
+    ConfigurationError,
     ConnectTimeout,
+    ProtocolError,
     ReadTimeout,
     StreamCancelled,
     StreamConnectionError,
@@ -56,215 +58,6 @@ __all__ = ["Body", "Response", "Transport", "map_read_error"]
 _READ_SIZE = 65536
 _USER_AGENT = f"streamactors/{__version__} python-requests/{requests.__version__}"
 MAX_ERROR_BODY = 1024 * 1024
-
-
-class Body:
-    """The body of a streaming response, read as it arrives.
-
-    ``read()`` returns the next bytes (at least one) or b"" at the end of the
-    body. A body that was not read to its end is never reused.
-    """
-
-    def __init__(self, response: requests.Response, token: CancelToken) -> None:
-        self._response = response
-        self._raw = response.raw
-        self._token = token
-        self._finished = False
-        self._decompress: Any = None
-        encoding = response.headers.get("content-encoding", "").lower().strip()
-        if encoding in ("gzip", "x-gzip"):
-            self._decompress = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif encoding == "deflate":
-            self._decompress = zlib.decompressobj()
-        self._file, self._dechunker, self._remaining = _open_body(self._raw)
-        self._timeout: float | None = None
-
-    def read(self) -> bytes:
-        while True:
-            data = self._read_once()
-            if self._decompress is not None:
-                data = self._decompress.decompress(data) if data else self._decompress.flush()
-                if not data and not self._finished:
-                    continue
-            return data
-
-    # -- reads by the reactor (one selector thread for many bodies) ----------
-
-    def nonblocking_socket(self) -> tuple[socket.socket, bytes] | None:
-        """Switch the body to reads by the reactor.
-
-        Returns the socket, now non-blocking, with the body bytes the socket
-        file had already buffered; None when this body cannot be read that
-        way (urllib3's own read path, or no plain socket under it). The
-        socket goes back to blocking in ``restore_blocking``.
-        """
-        if self._file is None:
-            return None
-        sock = getattr(getattr(self._file, "raw", None), "_sock", None)
-        if not isinstance(sock, socket.socket):
-            return None
-        self._timeout = sock.gettimeout()
-        sock.setblocking(False)
-        try:
-            # One read1 empties the file's buffer (smaller than 64 KiB); with
-            # a non-blocking socket it never waits. b"" is "nothing buffered"
-            # or EOF: the selector tells which.
-            buffered = self._file.read1(_READ_SIZE) or b""
-        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
-            buffered = b""
-        return sock, buffered
-
-    def restore_blocking(self, sock: socket.socket) -> None:
-        """Give the socket its blocking read timeout back (before reuse)."""
-        try:
-            sock.settimeout(self._timeout)
-        except OSError:
-            pass
-
-    def feed_raw(self, data: bytes) -> bytes:
-        """Body payload from bytes the reactor read off the socket (b"" means
-        EOF); sets ``finished`` at the end of the body.
-
-        Raises:
-            StreamConnectionError: EOF before the end of a framed body.
-        """
-        if self._dechunker is not None:
-            if not data:
-                raise StreamConnectionError("connection closed before the end of the chunked body")
-            payload = self._dechunker.feed(data)
-            if self._dechunker.done:
-                self._finished = True
-        elif self._remaining is not None:
-            if not data:
-                raise StreamConnectionError(
-                    f"connection closed with {self._remaining} body bytes missing"
-                )
-            payload = data[: self._remaining]
-            self._remaining -= len(data)
-            if self._remaining <= 0:
-                self._finished = True
-        else:
-            payload = data
-            if not data:
-                self._finished = True
-        if self._decompress is not None:
-            payload = self._decompress.decompress(payload) if payload else b""
-            if self._finished:
-                payload += self._decompress.flush()
-        return payload
-
-    def _read_once(self) -> bytes:
-        if self._finished:
-            return b""
-        try:
-            if self._file is None:
-                data = self._raw.read1(_READ_SIZE, decode_content=False)
-                if not data:
-                    self._finished = True
-                return data
-            dechunker = self._dechunker
-            while True:
-                if self._remaining is not None:
-                    if self._remaining <= 0:
-                        self._finished = True
-                        return b""
-                    data = self._file.read1(min(_READ_SIZE, self._remaining))
-                    if not data:
-                        raise StreamConnectionError(
-                            f"connection closed with {self._remaining} body bytes missing"
-                        )
-                    self._remaining -= len(data)
-                    return data  # type: ignore[no-any-return]
-                data = self._file.read1(_READ_SIZE)
-                if dechunker is None:
-                    if not data:
-                        self._finished = True
-                    return data  # type: ignore[no-any-return]
-                if not data:
-                    raise StreamConnectionError(
-                        "connection closed before the end of the chunked body"
-                    )
-                payload = dechunker.feed(data)
-                if dechunker.done:
-                    self._finished = True
-                    return payload
-                if payload:
-                    return payload
-        except StreamError:
-            raise
-        except Exception as exc:
-            raise map_read_error(exc, self._token) from None
-
-    @property
-    def finished(self) -> bool:
-        """True once the body was read to its end (the connection is reusable)."""
-        return self._finished
-
-    def close(self) -> None:
-        """Release the connection: back to the pool if the body was read to its
-        end, otherwise closed (never reused)."""
-        self._token.detach()
-        raw = self._raw
-        if self._finished and not self._token.cancelled:
-            fp = getattr(raw, "_fp", None)
-            try:
-                if fp is not None:
-                    fp.close()
-                raw.release_conn()
-            except Exception:
-                pass
-        else:
-            try:
-                raw.close()
-            except Exception:
-                pass
-        try:
-            self._response.close()
-        except Exception:
-            pass
-
-
-def _open_body(raw: Any) -> tuple[Any, Dechunker | None, int | None]:
-    """The buffered socket file under an urllib3 response, with how its body
-    is framed; ``(None, None, None)`` selects urllib3's own reads instead.
-
-    This is the one place that reaches into urllib3 / http.client internals
-    (``HTTPResponse._fp`` and its ``fp``); tests pin both paths.
-    """
-    fp = getattr(raw, "_fp", None)
-    file = getattr(fp, "fp", None)
-    if file is None or not hasattr(file, "read1") or getattr(fp, "chunk_left", None) is not None:
-        return None, None, None
-    if getattr(fp, "chunked", False):
-        return file, Dechunker(), None
-    length = getattr(fp, "length", None)
-    if isinstance(length, int):
-        return file, None, length
-    return file, None, None
-
-
-def map_read_error(exc: BaseException, token: CancelToken) -> StreamError:
-    if token.cancelled:
-        return StreamCancelled(reason=token.reason or "cancelled")
-    if isinstance(exc, (socket.timeout, TimeoutError)) or _is_read_timeout(exc):
-        return ReadTimeout("no data from the server within the read timeout")
-    if isinstance(exc, (OSError, urllib3.exceptions.HTTPError, requests.RequestException)):
-        return StreamConnectionError(f"connection failed while reading the stream: {exc}")
-    return StreamConnectionError(f"reading the stream failed: {exc!r}")
-
-
-def _is_read_timeout(exc: BaseException) -> bool:
-    seen = 0
-    cur: BaseException | None = exc
-    while cur is not None and seen < 6:
-        if isinstance(cur, (urllib3.exceptions.ReadTimeoutError, requests.exceptions.ReadTimeout)):
-            return True
-        for arg in getattr(cur, "args", ()):
-            if isinstance(arg, (urllib3.exceptions.ReadTimeoutError, socket.timeout)):
-                return True
-        cur = cur.__cause__ or cur.__context__
-        seen += 1
-    return False
 
 
 class Response:
@@ -299,29 +92,53 @@ class Transport:
 
     Args:
         pool_maxsize: connections kept per host.
-        trust_env: read proxy settings from the environment (once per host).
+        trust_env: read proxy settings (once per host) and the CA bundle
+            variables from the environment.
+        reader: ``"thread"`` or ``"reactor"`` (see ``Client``).
+        verify: TLS verification: True, False, or a CA bundle path; None
+            takes ``REQUESTS_CA_BUNDLE``, ``SSL_CERT_FILE`` or
+            ``CURL_CA_BUNDLE`` (with ``trust_env``), else the system's CAs.
+        keepalive_expiry: seconds an idle pooled connection is kept.
     """
 
     def __init__(
-        self, *, pool_maxsize: int = 256, trust_env: bool = True, reader: str = "thread"
+        self, *, pool_maxsize: int = 256, trust_env: bool = True, reader: str = "thread",
+        verify: bool | str | None = None,
+        keepalive_expiry: float = DEFAULT_KEEPALIVE_EXPIRY,
     ) -> None:
         if reader not in ("thread", "reactor"):
             raise ValueError(f"reader must be 'thread' or 'reactor', got {reader!r}")
         #: The shared body reader of ``reader="reactor"``, else None.
         self.reactor: Reactor | None = shared_reactor() if reader == "reactor" else None
-        session = requests.Session()
-        session.trust_env = False
-        adapter = Adapter(pool_connections=16, pool_maxsize=pool_maxsize, max_retries=0)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        self._session = session
-        # What requests would take from the environment for TLS, read once.
-        self._verify: bool | str = (
-            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-            if trust_env else True
-        )
+        self._pool_maxsize = pool_maxsize
+        self._keepalive_expiry = keepalive_expiry
+        self._session = self._new_session()
+        self._verify = _verify_setting(verify, trust_env)
         self._trust_env = trust_env
         self._proxies: dict[str, dict[str, str]] = {}
+        _transports.add(self)
+
+    def _new_session(self) -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False
+        adapter = Adapter(pool_connections=16, pool_maxsize=self._pool_maxsize, max_retries=0,
+                          keepalive_expiry=self._keepalive_expiry)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child must not use the parent's pooled sockets: both
+        processes would read each other's answers. Forget them (closing our
+        copies of the file descriptors only, never shutting the sockets down,
+        which would cut the parent's connections too)."""
+        old = self._session
+        self._session = self._new_session()
+        for pool in _pools_of(old):
+            try:
+                pool.close()
+            except Exception:
+                pass
 
     def __repr__(self) -> str:
         return f"<Transport trust_env={self._trust_env}>"
@@ -339,8 +156,11 @@ class Transport:
         """Send ``request`` and return once the response headers arrived.
 
         Raises:
-            StreamCancelled, ConnectTimeout, ReadTimeout, StreamConnectionError.
+            StreamCancelled, ConnectTimeout, ReadTimeout, StreamConnectionError,
+            ProtocolError (a header flood, a malformed status line).
         """
+        # Secret header values stay masked in any repr (a traceback printed
+        # with its frames' locals shows this dict).
         headers = {"User-Agent": _USER_AGENT, **request.wire_headers()}
         headers.setdefault("Accept-Encoding", "identity")
         body = json.dumps(request.body, ensure_ascii=False).encode("utf-8")
@@ -364,18 +184,8 @@ class Transport:
             )
         except StreamError:
             raise
-        except requests.exceptions.ConnectTimeout as exc:
-            raise self._cancelled_or(
-                token, ConnectTimeout(f"could not connect within {timeout.connect} s: {exc}")
-            ) from None
-        except requests.exceptions.ReadTimeout:
-            raise self._cancelled_or(
-                token, ReadTimeout(f"no response headers within {timeout.read} s")
-            ) from None
         except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:
-            raise self._cancelled_or(
-                token, StreamConnectionError(f"request to {_host(request.url)} failed: {exc}")
-            ) from None
+            raise self._cancelled_or(token, _send_error(exc, request.url, timeout)) from None
         finally:
             current_token.token = None
         try:
@@ -400,25 +210,102 @@ class Transport:
         would stay open until garbage collection, for as long as anything
         (an error's traceback, say) still references a pool. Close them here.
         """
-        seen: set[int] = set()
-        for adapter in self._session.adapters.values():
-            if id(adapter) in seen:
-                continue
-            seen.add(id(adapter))
-            managers = [getattr(adapter, "poolmanager", None),
-                        *getattr(adapter, "proxy_manager", {}).values()]
-            for manager in managers:
-                pools = getattr(manager, "pools", None)
-                if pools is None:
-                    continue
-                for key in list(pools.keys()):
-                    pool = pools.get(key)
-                    try:
-                        if pool is not None:
-                            pool.close()
-                    except Exception:
-                        pass
+        for pool in _pools_of(self._session):
+            try:
+                pool.close()
+            except Exception:
+                pass
         self._session.close()
+
+
+def _pools_of(session: requests.Session) -> list[Any]:
+    """The urllib3 connection pools behind a session's adapters."""
+    pools: list[Any] = []
+    seen: set[int] = set()
+    for adapter in session.adapters.values():
+        if id(adapter) in seen:
+            continue
+        seen.add(id(adapter))
+        managers = [getattr(adapter, "poolmanager", None),
+                    *getattr(adapter, "proxy_manager", {}).values()]
+        for manager in managers:
+            found = getattr(manager, "pools", None)
+            if found is not None:
+                pools.extend(p for p in (found.get(k) for k in list(found.keys())) if p)
+    return pools
+
+
+def _verify_setting(verify: bool | str | None, trust_env: bool) -> bool | str:
+    """The ``verify`` requests takes: ours, else the environment's CA bundle."""
+    if verify is None:
+        if not trust_env:
+            return True
+        for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE"):
+            if os.environ.get(name):
+                return os.environ[name]
+        return True
+    if isinstance(verify, bool):
+        return verify
+    if isinstance(verify, (str, os.PathLike)) and os.path.exists(verify):
+        return os.fspath(verify)
+    raise ConfigurationError(
+        f"verify must be True, False or the path of a CA bundle (a PEM file or a "
+        f"directory), got {verify!r}" + (" (no such file)" if isinstance(verify, str) else "")
+    )
+
+
+def _send_error(exc: BaseException, url: str, timeout: Timeout) -> StreamError:
+    """Our error for what sending a request raised."""
+    host = _host(url)
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return ConnectTimeout(f"could not connect to {host} within {timeout.connect} s: {exc}")
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return ReadTimeout(f"no response headers from {host} within {timeout.read} s")
+    cause = _root_cause(exc)
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        err = StreamConnectionError(
+            f"TLS certificate verification failed for {host}: {cause.verify_message}; give "
+            "the CA that signed it with Client(verify='/path/to/ca.pem') (or "
+            "REQUESTS_CA_BUNDLE / SSL_CERT_FILE)")
+        err.retryable = False  # the same certificate will fail the same way
+        return err
+    if isinstance(cause, http.client.HTTPException) and not isinstance(
+            cause, http.client.RemoteDisconnected):
+        # A header flood, an endless header line, a garbled status line: the
+        # server is broken, not busy; a retry would get the same.
+        return ProtocolError(f"{host} sent a malformed response head: {cause!r}")
+    return StreamConnectionError(f"request to {host} failed: {exc}")
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception under requests' and urllib3's wrappers."""
+    seen = 0
+    cur = exc
+    while seen < 8:
+        inner = cur.__cause__ or cur.__context__
+        for arg in getattr(cur, "args", ()):
+            if isinstance(arg, BaseException):
+                inner = inner or arg
+        reason = getattr(cur, "reason", None)
+        if isinstance(reason, BaseException):
+            inner = reason
+        if inner is None or inner is cur:
+            return cur
+        cur = inner
+        seen += 1
+    return cur
+
+
+_transports: weakref.WeakSet[Transport] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for transport in list(_transports):
+        transport._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _host(url: str) -> str:

@@ -8,6 +8,9 @@ Theory of operation
   is framed (SSE or NDJSON), each event decoded by the provider codec, each
   chunk folded into the accumulator, and the chunks of one read are delivered
   to the sink as one batch, in order.
+* Once the provider's end marker arrived the stream ends at once: the rest
+  of the body is read for a moment (to reuse the connection), never waited
+  for.
 * Failures before the first delivered chunk are retried when retryable
   (backoff with jitter, ``Retry-After`` honoured, each retry logged at INFO);
   after the first delivered chunk never, so no chunk is delivered twice.
@@ -16,35 +19,47 @@ Theory of operation
   ``finally`` of ``_run`` builds exactly one terminal message: ``Finish``
   only when a finish reason arrived, otherwise ``Error`` carrying the partial
   result. Every chunk decoded before a failure is delivered before it.
+* The outcome is decided by sealing the cancel token: a cancel that came
+  first makes the stream end cancelled, whatever else happened; one that comes
+  later returns False. So ``cancel()`` returns True exactly when the stream
+  ends with ``StreamCancelled`` (or the deadline's own error).
 * Errors are re-typed at this one boundary: anything raised while the token
-  is cancelled becomes the cancel's own error; keys are scrubbed from texts.
+  is cancelled becomes the cancel's own error; keys are scrubbed from every
+  text an error carries.
+* The thread is a daemon: a target that never returns cannot keep the
+  process alive; at exit every stream is cancelled and given a grace period
+  (``_registry``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import random
-import re
+import socket
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from time import perf_counter
+from time import monotonic, perf_counter
 from typing import Any
 
+from ._body import Body, map_read_error
 from ._cancel import CancelToken
 from ._chunk import Chunk
 from ._handle import StreamHandle
 from ._messages import Error, Finish
+from ._reactor import Reactor
 from ._registry import register_stream, unregister_stream
+from ._retry import backoff, should_retry
+from ._scrub import scrub_error, scrub_text
 from ._sinks import Sink
 from ._timeout import Timeout, schedule
-from ._transport import Response, Transport, map_read_error
+from ._transport import Response, Transport
 from .accumulate import Accumulator
 from .errors import (
     DeadlineExceeded,
     FirstTokenTimeout,
+    IdleTimeout,
     IncompleteStream,
     ProtocolError,
     ProviderError,
@@ -53,18 +68,16 @@ from .errors import (
 )
 from .metrics import stream_ended
 from .ndjson import NDJSONDecoder
-from .providers import HTTPRequest, Provider, ProviderConfig, RequestInput
+from .providers import HTTPRequest, Provider, ProviderConfig, RequestInput, StreamDecoder
 from .sse import SSEDecoder
 
 __all__ = ["Plan", "Worker"]
 
 log = logging.getLogger("streamactors")
 
-_RETRYABLE_PROVIDER_TYPES = frozenset(
-    {"overloaded_error", "api_error", "server_error", "internal_error", "rate_limit_error",
-     "timeout_error", "service_unavailable"}
-)
-MAX_RETRY_AFTER = 60.0
+#: How long the rest of a body is read after the end marker (the chunked
+#: terminator usually follows at once); past it the connection is dropped.
+_END_GRACE = 0.01
 
 
 @dataclass(frozen=True)
@@ -113,8 +126,11 @@ class Worker:
         self._max_retries = max_retries
         self._max_event_bytes = max_event_bytes
         self._acc = Accumulator(self._config.provider, self._config.model)
+        self._pipeline: _Pipeline | None = None
         self._t0 = 0.0
         self._first_at: float | None = None
+        #: monotonic time of the last content (or of the current attempt's start)
+        self._last_content = monotonic()
         self._retries = 0
 
     def _use(self, plan: Plan) -> None:
@@ -129,7 +145,8 @@ class Worker:
         target refuses the stream)."""
         handle = self.handle
         self._sink.open(handle)
-        thread = threading.Thread(target=self._run, name=f"streamactors-{handle.id}")
+        thread = threading.Thread(target=self._run, name=f"streamactors-{handle.id}",
+                                  daemon=True)
         handle._thread = thread
         register_stream(handle)
         self._t0 = perf_counter()
@@ -146,6 +163,8 @@ class Worker:
             schedule(self._timeout.total, lambda: _expire(ref, "total"))
         if self._timeout.first_token is not None:
             schedule(self._timeout.first_token, lambda: _expire(ref, "first_token"))
+        if self._timeout.idle is not None:
+            schedule(self._timeout.idle, lambda: _check_idle(ref))
 
     # -- the thread ----------------------------------------------------------
 
@@ -162,7 +181,7 @@ class Worker:
             error = StreamError(f"internal error in the stream worker: {exc!r}")
             error.__cause__ = exc
         finally:
-            if error is not None and token.cancelled:
+            if token.seal():  # a cancel that came first decides the outcome
                 error = self._cancel_error(token, error)
             self._end(error)
 
@@ -176,6 +195,8 @@ class Worker:
             retries=self._retries,
             route=handle.route,
         )
+        if self._pipeline is not None:
+            result = result.model_copy(update={"continuation": self._continuation()})
         config = self._config  # metrics record + estimated usage; never raises
         result = stream_ended(handle, f"{config.provider}/{config.model}", config.provider,
                               self._request, result, error)
@@ -187,20 +208,35 @@ class Worker:
             error.retries = self._retries
             if error.provider is None:
                 error.provider = self._config.provider
-            _scrub(error, self._config)
+            scrub_error(error, self._config)
             message = Error(handle, error)
+        # Known to the handle first, so that the target may wait() for it
+        # while the terminal message is delivered to it (on this thread).
+        handle._result, handle._error = (result, None) if error is None else (None, error)
         try:
             self._sink.terminal(message)
         finally:
             handle._finish(result if error is None else None, error)
             unregister_stream(handle)
 
-    def _cancel_error(self, token: CancelToken, original: StreamError) -> StreamError:
+    def _continuation(self) -> dict[str, Any]:
+        assert self._pipeline is not None
+        try:
+            return dict(self._pipeline.decoder.continuation())
+        except Exception:  # what to send back next turn must not break this one
+            log.error("%s: the codec failed to report its continuation", self.handle.id,
+                      exc_info=True)
+            return {}
+
+    def _cancel_error(self, token: CancelToken, original: StreamError | None) -> StreamError:
         reason = token.reason or "cancelled"
         err: StreamError
         if reason == "total":
             err = DeadlineExceeded(f"{self.handle.id}: stream exceeded its total deadline "
                                    f"of {self._timeout.total} s")
+        elif reason == "idle":
+            err = IdleTimeout(f"{self.handle.id}: no content for {self._timeout.idle} s "
+                              "(the idle limit); heartbeats and stray bytes do not count")
         elif reason == "first_token":
             err = FirstTokenTimeout(f"{self.handle.id}: no data within the first_token "
                                     f"deadline of {self._timeout.first_token} s")
@@ -255,20 +291,21 @@ class Worker:
             except StreamError as exc:
                 if token.cancelled or self._acc.chunks or attempt >= self._max_retries:
                     raise
-                if not _retryable(exc):
+                if not should_retry(exc):
                     raise
-                delay = _backoff(attempt, getattr(exc, "retry_after", None))
+                delay = backoff(attempt, getattr(exc, "retry_after", None))
                 attempt += 1
                 log.info(
                     "%s: retry %d of %d in %.2f s after %s: %s",
                     self.handle.id, attempt, self._max_retries, delay, type(exc).__name__,
-                    _scrub_text(str(exc), self._config),
+                    scrub_text(str(exc), self._config),
                 )
                 if token.wait(delay):
                     raise StreamCancelled(reason=token.reason or "cancelled") from None
                 self._retries += 1  # counted once made, not when announced
 
     def _attempt(self, token: CancelToken) -> None:
+        self._last_content = monotonic()  # each attempt has its full idle time
         response = self._transport.send(self._http, self._timeout, token)
         try:
             status = response.status_code
@@ -304,12 +341,9 @@ class Worker:
             raise ProtocolError(f"expected an event stream, got {ctype}", payload=body)
 
     def _read(self, response: Response, token: CancelToken) -> None:
-        feed = self._provider.new_decoder(self._request).feed
-        sse = self._http.framing == "sse"
-        framer: SSEDecoder | NDJSONDecoder = (
-            SSEDecoder(self._max_event_bytes) if sse else NDJSONDecoder(self._max_event_bytes)
-        )
-        frame = framer.feed
+        pipe = self._pipeline = _Pipeline(
+            self._provider.new_decoder(self._request), self._http.framing == "sse",
+            self._max_event_bytes, self._deliver)
         body = response.body
         reactor = self._transport.reactor
         handoff = (
@@ -318,89 +352,76 @@ class Worker:
             else None
         )
         if handoff is None:
-            read = body.read
-            while True:
-                data = read()
-                if not data:
-                    break
-                events = frame(data)
-                if events:
-                    self._decode(events, feed, sse)
-                if token.cancelled:
-                    raise StreamCancelled(reason=token.reason or "cancelled")
+            self._read_here(body, pipe, token)
         else:
             assert reactor is not None
             sock, buffered = handoff
-
-            feed_raw = body.feed_raw
-            decode = self._decode
-            deliver = self._deliver
-            # A paced stream's read is one whole ``data:`` event: its data
-            # goes straight to the codec, with no event object in between.
-            feed_data = framer._feed_data if isinstance(framer, SSEDecoder) else None
-
-            def on_data(data: bytes) -> bool:
-                """Runs on the reactor thread while this worker waits."""
-                payload = feed_raw(data)
-                if payload:
-                    text = feed_data(payload) if feed_data is not None else None
-                    if text is not None:
-                        batch = feed(text, "message")
-                        if batch:
-                            deliver(batch)
-                    else:
-                        events = frame(payload)
-                        if events:
-                            decode(events, feed, sse)
-                if token.reason is not None:
-                    raise StreamCancelled(reason=token.reason)
-                return body.finished
-
             try:
-                if not (buffered and on_data(buffered)):
-                    reactor.run(sock, on_data, self._timeout.read, token,
-                                lambda exc: map_read_error(exc, token))
+                if not self._read_by(reactor, sock, buffered, body, pipe, token):
+                    body.restore_blocking(sock)  # handed back: go on here
+                    self._read_here(body, pipe, token)
             finally:
                 body.restore_blocking(sock)
-        tail = framer.close()
-        if tail:
-            self._decode(tail, feed, sse)
-        if not self._acc.complete:
-            if self._acc.chunks:
-                raise IncompleteStream(
-                    f"{self.handle.id}: the stream ended before any finish reason "
-                    f"(after {self._acc.chunks} chunks): the answer is cut"
-                )
-            raise IncompleteStream(f"{self.handle.id}: the server closed the stream without "
-                                   "sending any data")
+        pipe.close()
+        if pipe.decoder.done and not body.finished:
+            # The end marker came: end now; the rest of the framing may follow
+            # at once (then the connection is reused), else it is dropped.
+            body.finish_within(_END_GRACE)
+        self._check_complete()
 
-    def _decode(self, events: list[Any], feed: Any, sse: bool) -> None:
-        if sse and len(events) == 1:  # a paced stream: one event per read
-            ev = events[0]
-            batch: list[Chunk] = feed(ev.data, ev.event)
-        else:
-            batch = []
-            extend = batch.extend
-            try:
-                if sse:
-                    for ev in events:
-                        extend(feed(ev.data, ev.event))
-                else:
-                    for line in events:
-                        extend(feed(line))
-            except BaseException:
-                if batch:  # what was decoded before the failure goes first
-                    self._deliver(batch)
-                raise
-        if batch:
-            self._deliver(batch)
+    def _read_here(self, body: Body, pipe: _Pipeline, token: CancelToken) -> None:
+        """Read the body on this thread."""
+        read, push, decoder = body.read, pipe.push, pipe.decoder
+        while True:
+            data = read()
+            if not data:
+                return
+            push(data)
+            if token.cancelled:
+                raise StreamCancelled(reason=token.reason or "cancelled")
+            if decoder.done:
+                return
+
+    def _read_by(self, reactor: Reactor, sock: socket.socket, buffered: bytes, body: Body,
+                 pipe: _Pipeline, token: CancelToken) -> bool:
+        """Let the reactor read the body; False if it handed the stream back."""
+        feed_raw, inflate_more, push, decoder = (body.feed_raw, body.inflate_more, pipe.push,
+                                                 pipe.decoder)
+
+        def on_data(data: bytes) -> bool:
+            """Runs on the reactor thread while this worker waits."""
+            payload = feed_raw(data)
+            while payload:
+                push(payload)
+                payload = inflate_more()
+            if token.reason is not None:
+                raise StreamCancelled(reason=token.reason)
+            return body.finished or decoder.done
+
+        if buffered and on_data(buffered):
+            return True
+        return reactor.run(sock, on_data, self._timeout.read, token,
+                           lambda exc: map_read_error(exc, token))
+
+    def _check_complete(self) -> None:
+        if self._acc.complete:
+            return
+        if self._acc.chunks:
+            raise IncompleteStream(
+                f"{self.handle.id}: the stream ended before any finish reason "
+                f"(after {self._acc.chunks} chunks): the answer is cut"
+            )
+        raise IncompleteStream(f"{self.handle.id}: the server closed the stream without "
+                               "sending any data")
 
     def _deliver(self, batch: list[Chunk]) -> None:
         # Chunks are folded in only once the target took them, so the partial
         # result of an error is exactly what was delivered (a cancel can
         # refuse a batch, or its tail, while the worker waits for room).
-        if self._first_at is None and _has_output(batch):
-            self._first_at = perf_counter()
+        if _has_output(batch):
+            self._last_content = monotonic()
+            if self._first_at is None:
+                self._first_at = perf_counter()
         add = self._acc.add
         try:
             self._sink.deliver(self.handle, batch)
@@ -411,6 +432,76 @@ class Worker:
             raise
         for c in batch:
             add(c)
+
+
+class _Pipeline:
+    """One stream's sans-I/O pipeline: framing (SSE or NDJSON) -> codec ->
+    ``deliver`` (which folds into the accumulator), one batch per read."""
+
+    __slots__ = ("_deliver", "_feed", "_feed_data", "_frame", "_framer", "_sse", "decoder")
+
+    def __init__(self, decoder: StreamDecoder, sse: bool, max_event_bytes: int,
+                 deliver: Callable[[list[Chunk]], None]) -> None:
+        self.decoder = decoder
+        self._feed = decoder.feed
+        self._sse = sse
+        framer: SSEDecoder | NDJSONDecoder = (
+            SSEDecoder(max_event_bytes) if sse else NDJSONDecoder(max_event_bytes))
+        self._framer = framer
+        self._frame = framer.feed
+        # A paced stream's read is one whole ``data:`` event: its data goes
+        # straight to the codec, with no event object in between.
+        self._feed_data = framer._feed_data if isinstance(framer, SSEDecoder) else None
+        self._deliver = deliver
+
+    def push(self, payload: bytes) -> None:
+        """Frame, decode and deliver the payload of one read."""
+        if self._feed_data is not None:
+            text = self._feed_data(payload)
+            if text is not None:
+                batch = self._feed(text, "message")
+                if batch:
+                    self._deliver(batch)
+                return
+        events = self._frame(payload)
+        if events:
+            self._decode(events)
+
+    def close(self) -> None:
+        """The end of the body: decode what the framer still held."""
+        tail = self._framer.close()
+        if tail:
+            self._decode(tail)
+
+    def _decode(self, events: list[Any]) -> None:
+        feed = self._feed
+        if self._sse and len(events) == 1:  # a paced stream: one event per read
+            ev = events[0]
+            batch: list[Chunk] = feed(ev.data, ev.event)
+        else:
+            batch = []
+            try:
+                self._decode_all(events, batch)
+            except BaseException:
+                if batch:  # what was decoded before the failure goes first
+                    self._deliver(batch)
+                raise
+        if batch:
+            self._deliver(batch)
+
+    def _decode_all(self, events: list[Any], batch: list[Chunk]) -> None:
+        # Nothing after the end marker belongs to the answer.
+        feed, extend, decoder = self._feed, batch.extend, self.decoder
+        if self._sse:
+            for ev in events:
+                extend(feed(ev.data, ev.event))
+                if decoder.done:
+                    return
+        else:
+            for line in events:
+                extend(feed(line))
+                if decoder.done:
+                    return
 
 
 def _has_output(batch: list[Chunk]) -> bool:
@@ -433,53 +524,18 @@ def _expire(ref: weakref.ref[Worker], reason: str) -> None:
     worker.handle._token.cancel(reason)
 
 
-def _retryable(exc: StreamError) -> bool:
-    if isinstance(exc, ProviderError):
-        return (exc.type in _RETRYABLE_PROVIDER_TYPES) or (exc.code in _RETRYABLE_PROVIDER_TYPES)
-    return bool(exc.retryable)
-
-
-def _backoff(attempt: int, retry_after: float | None) -> float:
-    if retry_after is not None and 0 <= retry_after <= MAX_RETRY_AFTER:
-        return float(retry_after)
-    base: float = min(8.0, 0.5 * (2.0**attempt))
-    return base * (0.75 + random.random() * 0.25)
-
-
-#: Keys shorter than this are scrubbed only where they stand alone: a test
-#: key such as "k" must not turn "worker" into "wor***er".
-_SHORT_KEY = 8
-
-
-def _scrub_text(text: str, config: ProviderConfig) -> str:
-    key = config.api_key.reveal() if config.api_key is not None else None
-    if not key or key not in text:
-        return text
-    if len(key) >= _SHORT_KEY:
-        return text.replace(key, "***")
-    return re.sub(rf"(?<![\w-]){re.escape(key)}(?![\w-])", "***", text)
-
-
-def _scrub(error: StreamError, config: ProviderConfig) -> None:
-    """Remove the key from the error and the errors chained to it.
-
-    A context hidden with ``raise ... from None`` is dropped: it is a
-    ``requests`` exception holding the prepared request, headers included.
-    A chained ``StreamError`` (the error a cancel replaced) is scrubbed too.
-    """
-    if config.api_key is None or not config.api_key.reveal():
+def _check_idle(ref: weakref.ref[Worker]) -> None:
+    """On the deadline thread: end a stream with no content for ``idle``
+    seconds, or look again when it could next be idle that long."""
+    worker = ref()
+    if worker is None or worker.handle.done():
         return
-    link: BaseException | None = error
-    for _ in range(8):
-        if link is None:
-            break
-        if link.__suppress_context__:
-            link.__context__ = None
-        if isinstance(link, StreamError):
-            for attr in ("message", "provider_message", "body", "payload"):
-                value = getattr(link, attr, None)
-                if isinstance(value, str):
-                    setattr(link, attr, _scrub_text(value, config))
-            link.args = tuple(_scrub_text(a, config) if isinstance(a, str) else a
-                              for a in link.args)
-        link = link.__cause__ or link.__context__
+    idle = worker._timeout.idle
+    assert idle is not None
+    quiet = monotonic() - worker._last_content
+    if quiet >= idle:
+        worker.handle._token.cancel("idle")
+    else:
+        schedule(idle - quiet, lambda: _check_idle(ref))
+
+

@@ -6,10 +6,12 @@ Every failure of a stream reaches the user as one of these, either as the
 
     StreamError
      +-- ConfigurationError        bad input before any request (also ValueError)
+     +-- UsageError                a call that cannot work where it is made (also RuntimeError)
      +-- StreamCancelled           cancel(), a stopped target, a failed handler
      +-- StreamTimeout             (also TimeoutError)
      |    +-- ConnectTimeout
      |    +-- ReadTimeout          silence between bytes longer than ``read``
+     |    +-- IdleTimeout          no content (text, reasoning, tool call...) for ``idle``
      |    +-- FirstTokenTimeout    no data before ``first_token``
      |    +-- DeadlineExceeded     the whole stream took longer than ``total``
      +-- StreamConnectionError     refused, reset, dropped (also ConnectionError)
@@ -53,6 +55,7 @@ __all__ = [
     "DeadlineExceeded",
     "FirstTokenTimeout",
     "HTTPStatusError",
+    "IdleTimeout",
     "IncompleteStream",
     "InternalServerError",
     "NotFoundError",
@@ -69,6 +72,7 @@ __all__ = [
     "StreamError",
     "StreamTimeout",
     "UnprocessableEntityError",
+    "UsageError",
     "error_for_status",
 ]
 
@@ -133,6 +137,13 @@ class ConfigurationError(StreamError, ValueError):
     URL, a parameter the provider cannot take. Raised before any request."""
 
 
+class UsageError(StreamError, RuntimeError):
+    """A call that cannot work where it is made, raised at once instead of
+    deadlocking: waiting for a stream from inside its own delivery (its
+    callable target, a bounded actor's handler), iterating a ``stream()``
+    twice."""
+
+
 class StreamCancelled(StreamError):
     """The stream was cancelled: ``handle.cancel()``, its target stopped, a
     handler failed under the default supervision policy, or interpreter exit.
@@ -151,7 +162,7 @@ class StreamTimeout(StreamError, TimeoutError):
     """A time limit of ``streamactors.Timeout`` was reached."""
 
     retryable = True
-    #: Which limit: "connect", "read", "first_token" or "total".
+    #: Which limit: "connect", "read", "idle", "first_token" or "total".
     phase: str = ""
 
 
@@ -165,6 +176,14 @@ class ReadTimeout(StreamTimeout):
     """The server sent nothing for longer than ``read`` seconds."""
 
     phase = "read"
+
+
+class IdleTimeout(StreamTimeout):
+    """No content arrived for ``idle`` seconds: heartbeats, comments and a
+    trickle of bytes do not count, only text, reasoning, tool calls, a
+    refusal or the finish reason. The stream ends; it is not retried."""
+
+    phase = "idle"
 
 
 class FirstTokenTimeout(StreamTimeout):

@@ -310,8 +310,7 @@ class Router:
             request = RequestInput("chat", msgs, None, {**r.params, **params})
             headers = {**r.headers, **(opts.get("headers") or {})}
             provider, config, http = self._client._prepare(
-                request, r.model, r.base_url, r.api_key.reveal() if r.api_key else None,
-                r.api, headers,
+                request, r.model, r.base_url, r.api_key, r.api, headers,
             )
             plans.append(Plan(provider, config, request, http, route=r.name,
                               gate=self._gates.get(r.name)))

@@ -76,11 +76,11 @@ def test_astream_buffers_a_bounded_number_of_chunks(
     async def main() -> int:
         nonlocal peak
         n = 0
-        it = sa.astream("openai/m", [{"role": "user", "content": "x"}],
-                        base_url=loopback_server.url("openai"), api_key="k")
-        async for _ in it:
+        stream = sa.astream("openai/m", [{"role": "user", "content": "x"}],
+                            base_url=loopback_server.url("openai"), api_key="k")
+        async for _ in stream:
             n += 1
-            sink = it._sink  # type: ignore[attr-defined]
+            sink = stream._iteration._sink  # type: ignore[attr-defined]
             peak = max(peak, sink._in_flight)
             if n % 100 == 0:
                 await asyncio.sleep(0.005)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import streamactors as sa
-from streamactors import _transport
+from streamactors import _body, _transport
 from streamactors._chunked import Dechunker as _Dechunker
 from streamactors.errors import ProtocolError
 from streamactors.testing import LoopbackServer, Script
@@ -98,7 +98,7 @@ def test_error_bodies_keep_the_connection(loopback_server: LoopbackServer) -> No
 @pytest.mark.timeout(20)
 def test_fallback_read_path(loopback_server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """If urllib3 internals change, bodies are read through urllib3 instead."""
-    monkeypatch.setattr(_transport, "_open_body", lambda raw: (None, None, None))
+    monkeypatch.setattr(_body, "_open_body", lambda raw: (None, None, None))
     url = loopback_server.url("openai")
     r = sa.chat("openai/m", MSGS, base_url=url, api_key="k").wait(10)
     assert r.text == Script().text
@@ -118,18 +118,18 @@ def test_open_body_reaches_the_socket_file(loopback_server: LoopbackServer) -> N
     import requests
 
     seen: list[Any] = []
-    real = _transport._open_body
+    real = _body._open_body
 
     def spy(raw: Any) -> Any:
         out = real(raw)
         seen.append(out)
         return out
 
-    _transport._open_body = spy  # type: ignore[assignment]
+    _body._open_body = spy
     try:
         sa.chat("openai/m", MSGS, base_url=loopback_server.url("openai"), api_key="k").wait(10)
     finally:
-        _transport._open_body = real  # type: ignore[assignment]
+        _body._open_body = real
     file, dechunker, remaining = seen[0]
     assert file is not None and dechunker is not None and remaining is None
     assert requests.__version__
