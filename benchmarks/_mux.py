@@ -68,13 +68,14 @@ class _LibraryState:
     def __init__(self, sock: socket.socket, actor: Any) -> None:
         from streamactors import Accumulator, StreamHandle
         from streamactors._chunked import Dechunker as _Dechunker
+        from streamactors._client import mailbox_of
         from streamactors.providers.openai_chat import OpenAIChatDecoder
         from streamactors.sse import SSEDecoder
 
         self.sock = sock
-        self.actor = actor
+        self.actor = mailbox_of(actor)  # the actor's sink, as the library's workers use it
         self.handle = StreamHandle("openai/bench")
-        actor.open(self.handle)
+        self.actor.open(self.handle)
         self.head = b""  # bytes until the end of the response headers
         self.dechunker = _Dechunker()
         self.frame = SSEDecoder().feed

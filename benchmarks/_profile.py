@@ -121,7 +121,7 @@ def _live(url: str, n: int) -> dict[str, float]:
 
 
 def _profiled(url: str, n: int, top: int) -> dict[str, str]:
-    import streamactors._client as client_mod
+    import streamactors._actor_loop as actor_loop_mod
     import streamactors._worker as worker_mod
 
     from ._library import TARGETS
@@ -143,7 +143,7 @@ def _profiled(url: str, n: int, top: int) -> dict[str, str]:
         return lambda: setattr(cls, attr, original)
 
     undo = [wrap(worker_mod.Worker, "_run", "worker thread"),
-            wrap(client_mod.StreamingClient, "_run", "actor thread")]
+            wrap(actor_loop_mod._ActorLoop, "run", "actor thread")]
     try:
         # reader="thread": the worker thread itself reads and decodes the body,
         # so its profile is the whole hot path (with the default reactor reader

@@ -33,6 +33,7 @@ from .api import ChunkStream as ChunkStream
 from .api import Client as Client
 from .api import astream as astream
 from .api import chat as chat
+from .api import close as close
 from .api import complete as complete
 from .api import stream as stream
 from .errors import AuthenticationError as AuthenticationError
@@ -43,6 +44,7 @@ from .errors import ConnectTimeout as ConnectTimeout
 from .errors import DeadlineExceeded as DeadlineExceeded
 from .errors import FirstTokenTimeout as FirstTokenTimeout
 from .errors import HTTPStatusError as HTTPStatusError
+from .errors import IdleTimeout as IdleTimeout
 from .errors import IncompleteStream as IncompleteStream
 from .errors import InternalServerError as InternalServerError
 from .errors import NotFoundError as NotFoundError
@@ -59,6 +61,7 @@ from .errors import StreamConnectionError as StreamConnectionError
 from .errors import StreamError as StreamError
 from .errors import StreamTimeout as StreamTimeout
 from .errors import UnprocessableEntityError as UnprocessableEntityError
+from .errors import UsageError as UsageError
 from .router import Router as Router
 
 __all__ = [
@@ -79,6 +82,7 @@ __all__ = [
     "Finish",
     "FirstTokenTimeout",
     "HTTPStatusError",
+    "IdleTimeout",
     "IncompleteStream",
     "InternalServerError",
     "Message",
@@ -105,9 +109,11 @@ __all__ = [
     "ToolCallDelta",
     "UnprocessableEntityError",
     "Usage",
+    "UsageError",
     "__version__",
     "astream",
     "chat",
+    "close",
     "complete",
     "metrics",
     "stream",

@@ -3,19 +3,29 @@ Elixir GenServer streaming client or a pykka actor.
 
 Theory of operation
 -------------------
-* One mailbox (a deque under a condition) and one thread per actor. Workers
-  put batches of chunks, terminal messages, ``ask`` calls and the stop marker;
+* One mailbox and one thread per actor (``_mailbox._Mailbox``). Workers put
+  batches of chunks, terminal messages, ``ask`` calls and the stop marker;
   the actor thread takes them out in order and calls the handler methods, one
   at a time: handler methods never run concurrently, whatever the number of
   streams flowing in.
+* The actor's own state lives in the mailbox, kept in ONE name-mangled
+  attribute (``_StreamingClient__mailbox``), as pykka keeps its state under
+  reserved names: a subclass may set ``self._lock``, ``self._queue``,
+  ``self._thread``... or define ``open()``/``deliver()`` without breaking
+  anything. The mailbox, not the actor, is the ``Sink`` streams deliver to
+  (``mailbox_of``).
 * ``mailbox_size`` bounds the chunks waiting. A worker facing a full mailbox
   waits (so it stops reading its socket and TCP pushes back on the server)
   until the actor catches up or the stream is cancelled. Terminal messages
   are never refused for lack of room: they may exceed the bound by one.
+  An unbounded mailbox logs a warning past ``mailbox_warning`` chunks.
 * ``stop()`` puts a stop marker: what is already in the mailbox is handled,
   then ``on_stop`` runs and the thread ends. Deliveries after ``stop()`` are
   refused: the stream is cancelled (reason ``target_stopped``).
   ``stop(cancel_streams=True)`` also cancels every stream still flowing in.
+  The thread is a daemon: at interpreter exit every actor is stopped and
+  given a grace period (``_registry``), so a handler that never returns
+  cannot keep the process alive.
 * Supervision: an exception in ``handle_data``/``handle_error``/
   ``handle_finish`` calls ``on_failure(exc, message)`` (default: log it with
   its traceback), then ``failure_policy`` decides: ``"cancel_stream"``
@@ -28,30 +38,54 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from ._chunk import Chunk
-from ._messages import Data, Error, Finish, Message
+from ._mailbox import _Mailbox
+from ._messages import Message
 from ._result import StreamResult
-from .errors import StreamCancelled, StreamError
+from .errors import ConfigurationError, StreamError
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from ._handle import StreamHandle
+    from ._sinks import Sink
 
-__all__ = ["StreamingClient"]
+__all__ = ["StreamingClient", "mailbox_of"]
 
 log = logging.getLogger("streamactors")
 T = TypeVar("T")
 Self = TypeVar("Self", bound="StreamingClient")
 FailurePolicy = Literal["cancel_stream", "ignore", "stop"]
 
-_STOP = object()
+#: Where ``StreamingClient.__init__`` keeps the mailbox (``self.__mailbox``).
+_MAILBOX_ATTR = "_StreamingClient__mailbox"
+
+
+def _box(actor: StreamingClient) -> _Mailbox:
+    """The mailbox of ``actor``, or a clear error when its class forgot to
+    call ``super().__init__()``."""
+    mailbox = getattr(actor, _MAILBOX_ATTR, None)
+    if type(mailbox) is not _Mailbox:
+        cls = type(actor).__name__
+        raise ConfigurationError(
+            f"{cls} has no mailbox: {cls}.__init__ did not call super().__init__(); "
+            f"call super().__init__() (with mailbox_size=... or name=... if needed) "
+            f"at the start of {cls}.__init__"
+        )
+    return mailbox
+
+
+def mailbox_of(actor: StreamingClient) -> Sink:
+    """The sink that streams given ``stream_to=actor`` deliver to.
+
+    Raises:
+        ConfigurationError: the actor's class did not call ``super().__init__()``.
+    """
+    return _box(actor)
 
 
 class StreamingClient:
@@ -61,6 +95,8 @@ class StreamingClient:
     every one of them runs on the actor's own thread (never on a worker
     thread, never on the caller's), one at a time, so they can use ``self``
     state without locks. Read that state from other threads with ``ask``.
+    The base class keeps its own state in one private attribute: every other
+    attribute name is free for the subclass.
 
     Args:
         mailbox_size: most chunks waiting in the mailbox (0 = unbounded).
@@ -75,37 +111,26 @@ class StreamingClient:
     #: streams flow in. 0 (the default) never waits; 0.001 suits many paced
     #: streams and adds at most that latency. A lone stream is never delayed.
     linger: float = 0.0
+    #: An unbounded mailbox logs one WARNING on the "streamactors" logger when
+    #: more chunks than this wait for the handlers (again once the backlog
+    #: fell below half). 0 disables it; a bounded mailbox never warns.
+    mailbox_warning: int = 10_000
 
     def __init__(self, *, mailbox_size: int = 0, name: str | None = None) -> None:
-        self._mailbox: deque[Any] = deque()
-        self._cond = threading.Condition(threading.Lock())
-        self._size = 0
-        self._maxsize = mailbox_size
-        self._closed = False
-        self._thread: threading.Thread | None = None
-        self._name = name or f"streamactors-{type(self).__name__}"
-        self._streams: set[StreamHandle] = set()
-        self._failed: set[StreamHandle] = set()
-        #: True while the mailbox thread waits for mail (only then does a
-        #: delivery need to notify it); read and written under ``_cond``.
-        self._idle = False
+        self.__mailbox = _Mailbox(
+            self, maxsize=mailbox_size, name=name or f"streamactors-{type(self).__name__}"
+        )
 
     def __repr__(self) -> str:
-        state = ("stopped" if self._closed else "running") if self._thread else "new"
+        mailbox = getattr(self, _MAILBOX_ATTR, None)
+        state = mailbox.state() if type(mailbox) is _Mailbox else "without mailbox"
         return f"<{type(self).__name__} {state}>"
 
     # -- lifecycle (any thread) ----------------------------------------------
 
     def start(self: Self) -> Self:
         """Start the mailbox thread (``on_start`` runs first on it)."""
-        with self._cond:
-            if self._thread is not None:
-                raise RuntimeError(f"{self!r} was already started")
-            self._thread = threading.Thread(target=self._run, name=self._name)
-        from ._registry import register_actor
-
-        register_actor(self)
-        self._thread.start()
+        _box(self).start()
         return self
 
     def stop(self, *, cancel_streams: bool = False) -> None:
@@ -114,30 +139,18 @@ class StreamingClient:
         Args:
             cancel_streams: also cancel the streams still delivering here.
         """
-        with self._cond:
-            streams = list(self._streams) if cancel_streams else []
-            if not self._closed:
-                self._closed = True
-                self._mailbox.append(_STOP)
-                self._cond.notify_all()
-        for handle in streams:
-            handle._token.cancel("target_stopped")
+        _box(self).stop(cancel_streams)
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the thread to end; True if it did."""
-        thread = self._thread
-        if thread is None:
-            return True
-        if thread is threading.current_thread():
-            raise RuntimeError("an actor cannot join its own thread")
-        thread.join(timeout)
-        return not thread.is_alive()
+        return _box(self).join(timeout)
 
     def is_alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        thread = _box(self).thread
+        return thread is not None and thread.is_alive()
 
     def __enter__(self: Self) -> Self:
-        if self._thread is None:
+        if _box(self).thread is None:
             self.start()
         return self
 
@@ -148,7 +161,7 @@ class StreamingClient:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-        if self._thread is not threading.current_thread():
+        if _box(self).thread is not threading.current_thread():
             self.join()
 
     def ask(self, fn: Callable[[], T]) -> Future[T]:
@@ -158,11 +171,7 @@ class StreamingClient:
         when the actor is stopped.
         """
         future: Future[T] = Future()
-        with self._cond:
-            if self._closed:
-                raise RuntimeError(f"{self!r} is stopped")
-            self._mailbox.append((fn, future))
-            self._cond.notify()
+        _box(self).ask(fn, future)
         return future
 
     # -- hooks (actor thread) ------------------------------------------------
@@ -189,185 +198,3 @@ class StreamingClient:
 
     def handle_finish(self, result: StreamResult, stream: StreamHandle) -> None:
         """``stream`` ended normally."""
-
-    # -- sink interface (worker threads) --------------------------------------
-
-    @property
-    def _nonblocking_delivery(self) -> bool:
-        """An unbounded mailbox never makes a delivery wait."""
-        return self._maxsize == 0
-
-    def open(self, handle: StreamHandle) -> None:
-        with self._cond:
-            if self._closed or self._thread is None:
-                state = "stopped" if self._closed else "not started"
-                raise StreamCancelled(
-                    f"{handle.id}: target {self!r} is {state}", reason="target_stopped"
-                )
-            self._streams.add(handle)
-
-    def deliver(self, handle: StreamHandle, chunks: list[Chunk]) -> None:
-        n = len(chunks)
-        token = handle._token
-        with self._cond:
-            if self._maxsize and self._size and self._size + n > self._maxsize:
-                wake = self._wake
-                token.add_callback(wake)
-                try:
-                    while (self._size and self._size + n > self._maxsize
-                           and not self._closed and not token.cancelled):
-                        self._cond.wait()
-                finally:
-                    token.remove_callback(wake)
-            if self._closed:
-                token.cancel("target_stopped")
-            if token.cancelled:
-                from ._sinks import cancelled_error
-
-                raise cancelled_error(handle)
-            self._mailbox.append((handle, chunks))
-            self._size += n
-            if self._idle:
-                self._cond.notify()
-
-    def _wake(self) -> None:
-        with self._cond:
-            self._cond.notify_all()
-
-    def terminal(self, message: Error | Finish) -> None:
-        with self._cond:
-            self._streams.discard(message.stream)
-            if self._closed:
-                log.debug("%r stopped: %s of %s not handled", self,
-                          type(message).__name__, message.stream.id)
-                return
-            self._mailbox.append(message)
-            self._cond.notify()
-
-    # -- the actor thread ------------------------------------------------------
-
-    def _run(self) -> None:
-        try:
-            self.on_start()
-        except Exception as exc:
-            self._safe_failure(exc, None)
-            self.stop(cancel_streams=True)
-            self._drain_after_failed_start()
-            return
-        try:
-            self._loop()
-        except BaseException as exc:
-            # Handler Exceptions are supervised; only a BaseException raised by
-            # a handler (SystemExit...) or a bug gets here. Never die silently:
-            # report it, refuse new streams and cancel those flowing in (their
-            # workers would wait forever on a full mailbox), fail pending asks.
-            log.critical("%r: the mailbox thread died (%r); stopping the actor", self, exc)
-            self._safe_failure(exc, None)
-            self.stop(cancel_streams=True)
-            self._drain_after_failed_start()
-        finally:
-            try:
-                self.on_stop()
-            except Exception as exc:
-                self._safe_failure(exc, None)
-
-    def _drain_after_failed_start(self) -> None:
-        with self._cond:
-            items = list(self._mailbox)
-            self._mailbox.clear()
-            self._size = 0
-            self._cond.notify_all()
-        self._refuse(items)
-
-    def _loop(self) -> None:
-        mailbox = self._mailbox
-        cond = self._cond
-        linger = self.linger
-        last = 0.0
-        while True:
-            with cond:
-                while not mailbox:
-                    self._idle = True
-                    try:
-                        cond.wait()
-                    finally:
-                        self._idle = False
-            if linger:
-                now = time.monotonic()
-                if now - last < 2 * linger:
-                    time.sleep(linger)
-                last = now
-            with cond:
-                items = list(mailbox)
-                mailbox.clear()
-                freed = 0
-                for item in items:
-                    if type(item) is tuple and type(item[1]) is list:
-                        freed += len(item[1])
-                if freed:
-                    self._size -= freed
-                    cond.notify_all()
-            for item in items:
-                if item is _STOP:
-                    self._refuse(items[items.index(item) + 1 :])
-                    return
-                self._dispatch(item)
-
-    def _refuse(self, rest: list[Any]) -> None:
-        for item in rest:
-            if type(item) is tuple and isinstance(item[1], Future) and not item[1].done():
-                item[1].set_exception(RuntimeError(f"{self!r} stopped"))
-
-    def _dispatch(self, item: Any) -> None:
-        kind = type(item)
-        if kind is tuple:
-            first, second = item
-            if type(second) is list:
-                if first in self._failed:
-                    return
-                handle_data = self.handle_data
-                for chunk in second:
-                    try:
-                        handle_data(chunk, first)
-                    except Exception as exc:
-                        self._handler_failed(exc, Data(first, chunk))
-                        if self.failure_policy != "ignore":
-                            return
-                return
-            fn, future = first, second
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(fn())
-                except BaseException as exc:
-                    future.set_exception(exc)
-            return
-        if kind is Finish:
-            self._failed.discard(item.stream)
-            try:
-                self.handle_finish(item.result, item.stream)
-            except Exception as exc:
-                self._handler_failed(exc, item)
-        elif kind is Error:
-            self._failed.discard(item.stream)
-            try:
-                self.handle_error(item.error, item.stream)
-            except Exception as exc:
-                self._handler_failed(exc, item)
-
-    def _handler_failed(self, exc: Exception, message: Message) -> None:
-        self._safe_failure(exc, message)
-        policy = self.failure_policy
-        if policy == "ignore":
-            return
-        if isinstance(message, Data):
-            # First, so the failed stream's error says why (and carries exc).
-            self._failed.add(message.stream)
-            message.stream._token.cancel("handler_failed", exc)
-        if policy == "stop":
-            self.stop(cancel_streams=True)
-
-    def _safe_failure(self, exc: BaseException, message: Message | None) -> None:
-        try:
-            self.on_failure(exc, message)
-        except Exception:
-            log.exception("%r: on_failure itself raised", self)

@@ -44,6 +44,8 @@ DEFAULT_KEEPALIVE_EXPIRY = 30.0
 #: nothing but 1xx must not keep a stream busy forever).
 _MAX_INTERIM = 10
 _MAX_HEADER_LINES = 100
+#: http.client's own limit of a header line.
+_MAX_LINE: int = getattr(http.client, "_MAXLINE", 65536)
 
 #: The cancel token of the stream whose request this thread is sending.
 current_token = threading.local()
@@ -101,8 +103,9 @@ class _Response(http.client.HTTPResponse):
     """``http.client``'s response, skipping every interim 1xx (but 101)."""
 
     def _read_status(self) -> tuple[str, int, str]:
+        read_status: Any = super()._read_status  # type: ignore[misc]
         for _ in range(_MAX_INTERIM):
-            version, status, reason = super()._read_status()
+            version, status, reason = read_status()
             if not 100 < status < 200 or status == 101:
                 return version, status, reason  # 100 is skipped by begin() itself
             _skip_headers(self.fp)
@@ -111,8 +114,8 @@ class _Response(http.client.HTTPResponse):
 
 def _skip_headers(fp: Any) -> None:
     for _ in range(_MAX_HEADER_LINES + 1):
-        line = fp.readline(http.client._MAXLINE + 1)
-        if len(line) > http.client._MAXLINE:
+        line = fp.readline(_MAX_LINE + 1)
+        if len(line) > _MAX_LINE:
             raise http.client.LineTooLong("header line")
         if line in (b"\r\n", b"\n", b""):
             return

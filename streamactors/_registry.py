@@ -2,8 +2,11 @@
 
 At exit (before Python joins non-daemon threads) every live stream is
 cancelled with reason ``shutdown`` (its target still gets its one ``Error``),
-then every running actor is stopped after handling what it holds. Nothing
-hangs and nothing prints a traceback.
+then every running actor is stopped after handling what it holds. Streams
+and actors share a grace period of ``_EXIT_GRACE`` seconds: an actor's
+thread is a daemon, so one whose handler never returns is abandoned when the
+grace period is over instead of keeping the process alive. Nothing hangs and
+nothing prints a traceback.
 """
 
 from __future__ import annotations
@@ -14,14 +17,15 @@ import weakref
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._client import StreamingClient
     from ._handle import StreamHandle
+    from ._mailbox import _Mailbox
 
 __all__ = ["live_streams", "register_actor", "register_stream", "unregister_stream"]
 
 _lock = threading.Lock()
 _streams: set[StreamHandle] = set()
-_actors: weakref.WeakSet[StreamingClient] = weakref.WeakSet()
+#: The mailboxes of started actors (a running one is kept alive by its thread).
+_actors: weakref.WeakSet[_Mailbox] = weakref.WeakSet()
 _hooked = False
 _EXIT_GRACE = 2.0
 
@@ -50,9 +54,10 @@ def unregister_stream(handle: StreamHandle) -> None:
         _streams.discard(handle)
 
 
-def register_actor(actor: StreamingClient) -> None:
+def register_actor(mailbox: _Mailbox) -> None:
+    """Stop this actor (its mailbox) at interpreter exit."""
     with _lock:
-        _actors.add(actor)
+        _actors.add(mailbox)
         _hook()
 
 
@@ -72,8 +77,10 @@ def _at_exit() -> None:
             thread.join(max(0.0, deadline - time.monotonic()))
     with _lock:
         actors = list(_actors)
-    for actor in actors:
-        actor.stop()
-    for actor in actors:
-        if actor._thread is not threading.current_thread():
-            actor.join(max(0.0, deadline - time.monotonic()))
+    # Stop them all first: they handle what they hold side by side, so one
+    # handler that never returns does not eat the others' grace period.
+    for mailbox in actors:
+        mailbox.stop(cancel_streams=False)
+    for mailbox in actors:
+        if mailbox.thread is not threading.current_thread():
+            mailbox.join(max(0.0, deadline - time.monotonic()))

@@ -6,23 +6,26 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
 from ._chunk import Chunk
-from ._client import StreamingClient
+from ._client import StreamingClient, mailbox_of
 from ._handle import StreamHandle
 from ._messages import Message
+from ._pool import DEFAULT_KEEPALIVE_EXPIRY
 from ._result import StreamResult
 from ._sinks import CallableSink, Channel, PutSink, Sink
 from ._timeout import Timeout
 from ._transport import Transport
 from ._worker import Plan, Worker
-from .errors import ConfigurationError, StreamCancelled
-from .providers import RequestInput, Secret, resolve
+from .errors import ConfigurationError, StreamCancelled, UsageError
+from .providers import HTTPRequest, Provider, ProviderConfig, RequestInput, Secret, resolve
 from .sse import DEFAULT_MAX_EVENT_BYTES
 
-__all__ = ["ChunkStream", "Client", "astream", "chat", "complete", "default_client", "stream"]
+__all__ = ["ChunkStream", "Client", "astream", "chat", "close", "complete", "default_client",
+           "stream"]
 
 #: Chunks buffered by ``stream()`` before the worker waits for the consumer
 #: (a few socket reads' worth: enough to keep the worker busy, small enough
@@ -53,7 +56,7 @@ def _make_sink(stream_to: StreamTarget) -> tuple[Sink, Channel | None]:
         channel = Channel()
         return channel, channel
     if isinstance(stream_to, StreamingClient):
-        return stream_to, None
+        return mailbox_of(stream_to), None
     if callable(getattr(stream_to, "put", None)):
         return PutSink(stream_to), None
     if callable(stream_to):
@@ -78,6 +81,11 @@ class Client:
         pool_maxsize: connections kept per host.
         trust_env: take proxy settings from the environment.
         env: where keys and base URLs are looked up (default ``os.environ``).
+        verify: TLS verification: True (the default: the system's CAs, or
+            the bundle ``REQUESTS_CA_BUNDLE`` / ``SSL_CERT_FILE`` names when
+            ``trust_env``), False (no verification: tests only), or the path
+            of a CA bundle (a private CA).
+        keepalive_expiry: seconds an idle pooled connection is kept open.
         reader: ``"reactor"`` (default): one selector thread reads the
             bodies of streams whose target never blocks (an unbounded mailbox
             or queue, a handle's own buffer), cutting the per-chunk wake-ups
@@ -100,9 +108,12 @@ class Client:
         trust_env: bool = True,
         env: Mapping[str, str] | None = None,
         reader: str | None = None,
+        verify: bool | str | None = None,
+        keepalive_expiry: float = DEFAULT_KEEPALIVE_EXPIRY,
     ) -> None:
         self._base_url = base_url
-        self._api_key = Secret(api_key) if api_key else None
+        self._api_key = _secret(api_key)
+        del api_key  # no plain key in this frame's locals from here on
         self._timeout = Timeout.coerce(timeout)
         self._max_retries = _check_retries(max_retries)
         self._headers = dict(headers or {})
@@ -112,8 +123,13 @@ class Client:
             reader = os.environ.get("STREAMACTORS_READER") or "reactor"
         if reader not in ("thread", "reactor"):
             raise ConfigurationError(f"reader must be 'thread' or 'reactor', got {reader!r}")
+        if isinstance(keepalive_expiry, bool) or not isinstance(keepalive_expiry, (int, float)) \
+                or keepalive_expiry <= 0:
+            raise ConfigurationError(
+                f"keepalive_expiry must be a positive number of seconds, got {keepalive_expiry!r}")
         self._transport = Transport(pool_maxsize=pool_maxsize, trust_env=trust_env,
-                                    reader=reader)
+                                    reader=reader, verify=verify,
+                                    keepalive_expiry=float(keepalive_expiry))
 
     def __repr__(self) -> str:
         return f"<Client base_url={self._base_url!r} timeout={self._timeout!r}>"
@@ -159,14 +175,19 @@ class Client:
             max_retries: retries before the first chunk.
             api: ``"responses"`` for the OpenAI Responses API.
             headers: extra request headers.
-            **params: the request's own fields (temperature, max_tokens, tools...).
+            **params: the request's own fields (temperature, max_tokens, tools...),
+                each translated for the provider or refused (see
+                docs/providers.md); ``extra_body={...}`` is merged into the
+                request body as it is, for fields the library does not know.
 
         Raises:
             ConfigurationError: before any request, for bad input.
         """
+        key = _secret(api_key)
+        del api_key  # no plain key in this frame's locals from here on
         return self._start(
             RequestInput("chat", _check_messages(messages), None, _params(params)),
-            model, stream_to, None, base_url, api_key, timeout, max_retries, api, headers,
+            model, stream_to, None, base_url, key, timeout, max_retries, api, headers,
         )
 
     def complete(
@@ -184,11 +205,13 @@ class Client:
     ) -> StreamHandle:
         """Start a legacy text completion (OpenAI ``/completions``, Ollama
         ``/api/generate``); same messages and handle as ``chat``."""
+        key = _secret(api_key)
+        del api_key  # no plain key in this frame's locals from here on
         if not isinstance(prompt, str):
             raise ConfigurationError(f"prompt must be a str, got {type(prompt).__name__}")
         return self._start(
             RequestInput("completion", (), prompt, _params(params)),
-            model, stream_to, None, base_url, api_key, timeout, max_retries, None, headers,
+            model, stream_to, None, base_url, key, timeout, max_retries, None, headers,
         )
 
     def stream(
@@ -200,6 +223,7 @@ class Client:
         stream's error is raised where it happened, after every chunk before
         it was yielded. Leaving the loop early cancels the stream.
         """
+        _protect(kwargs)
         if "stream_to" in kwargs:
             raise ConfigurationError("stream() delivers to its iterator; drop stream_to")
         channel = Channel(STREAM_BUFFER)
@@ -211,6 +235,7 @@ class Client:
     ) -> AsyncIterator[Chunk]:
         """Iterate the chunks of a chat answer with ``async for``, through a
         janus queue. Same arguments and error behaviour as ``stream``."""
+        _protect(kwargs)
         if "stream_to" in kwargs:
             raise ConfigurationError("astream() delivers to its iterator; drop stream_to")
         from ._aio import AsyncChunkStream
@@ -222,8 +247,8 @@ class Client:
         self._prepare(RequestInput("chat", _check_messages(messages), None,
                                    _params({k: v for k, v in kwargs.items()
                                             if k not in _CALL_OPTIONS})),
-                      model, kwargs.get("base_url"), kwargs.get("api_key"), kwargs.get("api"),
-                      kwargs.get("headers"))
+                      model, kwargs.get("base_url"), _secret(kwargs.get("api_key")),
+                      kwargs.get("api"), kwargs.get("headers"))
         return AsyncChunkStream(start)
 
     # -- internals ---------------------------------------------------------------
@@ -234,23 +259,38 @@ class Client:
         params = {k: v for k, v in kwargs.items() if k not in _CALL_OPTIONS}
         return self._start(
             RequestInput("chat", _check_messages(messages), None, _params(params)),
-            model, None, sink, opts.get("base_url"), opts.get("api_key"), opts.get("timeout"),
-            opts.get("max_retries"), opts.get("api"), opts.get("headers"),
+            model, None, sink, opts.get("base_url"), _secret(opts.get("api_key")),
+            opts.get("timeout"), opts.get("max_retries"), opts.get("api"), opts.get("headers"),
         )
 
     def _prepare(self, request: RequestInput, model: str, base_url: str | None,
-                 api_key: str | None, api: str | None,
-                 headers: Mapping[str, str] | None) -> tuple[Any, Any, Any]:
+                 api_key: Secret | None, api: str | None,
+                 headers: Mapping[str, str] | None) -> tuple[Provider, ProviderConfig, HTTPRequest]:
+        """Resolve ``model``, build its request, merge ``extra_body`` into it.
+
+        ``base_url`` here belongs to the provider of ``model`` (a call's or a
+        route's); the client's own ``base_url`` is a default for every
+        provider, which never receives another provider's environment key.
+        """
         provider, config = resolve(
             model,
-            base_url=base_url or self._base_url,
+            base_url=base_url,
+            default_base_url=self._base_url,
             api_key=api_key or self._api_key,
             api=api,
             kind=request.kind,
             headers={**self._headers, **(headers or {})},
             env=self._env,
         )
-        return provider, config, provider.build_request(config, request)
+        extra = request.params.get("extra_body")
+        if extra is None:
+            return provider, config, provider.build_request(config, request)
+        if not isinstance(extra, Mapping) or not all(isinstance(k, str) for k in extra):
+            raise ConfigurationError(
+                f"extra_body must be a dict of request fields, got {extra!r:.80}")
+        params = {k: v for k, v in request.params.items() if k != "extra_body"}
+        http = provider.build_request(config, replace(request, params=params))
+        return provider, config, replace(http, body={**http.body, **extra})
 
     def _start(
         self,
@@ -259,7 +299,7 @@ class Client:
         stream_to: StreamTarget,
         sink: Sink | None,
         base_url: str | None,
-        api_key: str | None,
+        api_key: Secret | None,
         timeout: Timeout | float | None,
         max_retries: int | None,
         api: str | None,
@@ -306,6 +346,23 @@ class Client:
 _CALL_OPTIONS = ("base_url", "api_key", "timeout", "max_retries", "api", "headers")
 
 
+def _secret(api_key: str | Secret | None) -> Secret | None:
+    """A key as a ``Secret`` (None for none), the moment it enters the library."""
+    if api_key is None or isinstance(api_key, Secret):
+        return api_key
+    if not isinstance(api_key, str):
+        raise ConfigurationError(f"api_key must be a str, got {type(api_key).__name__}")
+    return Secret(api_key) if api_key else None
+
+
+def _protect(kwargs: dict[str, Any]) -> None:
+    """Wrap a plain ``api_key`` among ``**kwargs`` in a ``Secret`` in place, so
+    no frame that holds those kwargs shows the key (tracebacks printed with
+    their locals, error trackers)."""
+    if "api_key" in kwargs:
+        kwargs["api_key"] = _secret(kwargs["api_key"])
+
+
 def _params(params: dict[str, Any]) -> dict[str, Any]:
     if params.get("stream", True) is not True:
         raise ConfigurationError("streamactors always streams: drop stream=False")
@@ -321,31 +378,61 @@ def _check_retries(value: Any) -> int:
 
 class ChunkStream:
     """The iterator ``stream()`` returns: chunks in order, then the stream's
-    error raised if it failed. ``handle`` gives the result afterwards;
-    ``close()`` (or leaving a ``with`` block) cancels a stream still running."""
+    error raised if it failed. ``handle`` gives the result afterwards.
+
+    The stream stops the moment nobody reads it: leaving the ``for`` loop
+    early (``break``, an exception, a ``return``) cancels it at once, even
+    while this object is still referenced, because the loop holds the only
+    reference to the iterator it got; so do ``close()`` and leaving a
+    ``with`` block. It can be iterated once: iterating it again is a
+    ``UsageError``, never a silent empty loop.
+    """
 
     def __init__(self, handle: StreamHandle, channel: Channel) -> None:
         self.handle = handle
-        self._it: Generator[Chunk, None, None] = channel.chunks(handle)
-        self._iterated = False
+        self._channel = channel
+        self._given = False
+        #: the iterator ``next()`` calls use (a for loop never leaves one here)
+        self._it: Generator[Chunk, None, None] | None = None
 
     def __iter__(self) -> Generator[Chunk, None, None]:
-        # The generator itself, so a for loop pays no wrapper call per chunk.
-        # From here on the generator owns the stream: closing it (or its
-        # garbage collection) cancels a stream still running.
-        self._iterated = True
-        return self._it
+        # The generator itself (a for loop pays no wrapper call per chunk),
+        # not kept here: when the loop ends early and drops it, its cleanup
+        # cancels the stream at once.
+        if self._it is not None:  # next() came first: the loop takes over
+            it, self._it = self._it, None
+            return it
+        if self._given:
+            raise UsageError(self._again())
+        self._given = True
+        return self._channel.chunks(self.handle)
 
     def __next__(self) -> Chunk:
-        self._iterated = True
+        if self._it is None:
+            if self._given:
+                if self._channel.consumed == "ended":
+                    raise StopIteration
+                raise UsageError(self._again())
+            self._given = True
+            self._it = self._channel.chunks(self.handle)
         return next(self._it)
+
+    def _again(self) -> str:
+        if self._channel.consumed == "abandoned":
+            return (f"{self.handle.id}: this stream() was left early (break or an exception) "
+                    "and was cancelled then; a stream() can be iterated once: start a new one")
+        return (f"{self.handle.id}: this stream() was already iterated; a stream() can be "
+                "iterated once: read its outcome with .result / .handle, or start a new one")
 
     @property
     def result(self) -> StreamResult | None:
         return self.handle.result
 
     def close(self) -> None:
-        self._it.close()
+        """Cancel the stream if it is still running."""
+        if self._it is not None:
+            self._it.close()
+        self._given = True
         if not self.handle.done():
             self.handle.cancel()
 
@@ -359,7 +446,7 @@ class ChunkStream:
         # Never iterated: nobody will read this stream, so do not let its
         # worker wait on a full buffer forever.
         try:
-            if not self._iterated and not self.handle.done():
+            if not self._given and not self.handle.done():
                 self.handle.cancel()
         except Exception:
             pass
@@ -370,7 +457,8 @@ _default_lock = threading.Lock()
 
 
 def default_client() -> Client:
-    """The process-wide ``Client`` behind the module-level functions."""
+    """The process-wide ``Client`` behind the module-level functions (made on
+    first use, again after ``close()``)."""
     global _default
     with _default_lock:
         if _default is None:
@@ -378,18 +466,32 @@ def default_client() -> Client:
         return _default
 
 
+def close() -> None:
+    """Close the default client's pooled connections (streams still running
+    keep theirs); the next module-level call starts a fresh client. Idle
+    connections also close by themselves after ``keepalive_expiry`` (30 s)."""
+    global _default
+    with _default_lock:
+        client, _default = _default, None
+    if client is not None:
+        client.close()
+
+
 def chat(model: str, messages: Sequence[Mapping[str, Any]], **kwargs: Any) -> StreamHandle:
     """``Client.chat`` on the default client."""
+    _protect(kwargs)
     return default_client().chat(model, messages, **kwargs)
 
 
 def complete(model: str, prompt: str, **kwargs: Any) -> StreamHandle:
     """``Client.complete`` on the default client."""
+    _protect(kwargs)
     return default_client().complete(model, prompt, **kwargs)
 
 
 def stream(model: str, messages: Sequence[Mapping[str, Any]], **kwargs: Any) -> ChunkStream:
     """``Client.stream`` on the default client."""
+    _protect(kwargs)
     return default_client().stream(model, messages, **kwargs)
 
 
@@ -397,6 +499,7 @@ def astream(
     model: str, messages: Sequence[Mapping[str, Any]], **kwargs: Any
 ) -> AsyncIterator[Chunk]:
     """``Client.astream`` on the default client."""
+    _protect(kwargs)
     return default_client().astream(model, messages, **kwargs)
 
 

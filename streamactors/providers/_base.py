@@ -43,6 +43,18 @@ Framing = Literal["sse", "ndjson"]
 Kind = Literal["chat", "completion"]
 
 
+class _WireValue(str):
+    """A secret header value on its way to the socket: a ``str`` (requests
+    and http.client take nothing else) whose repr is masked, so a dict of
+    headers in a frame's locals shows ``'***'`` in a traceback printed with
+    its locals."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
 class Secret:
     """An API key that never shows itself in a repr, str, log or pickle."""
 
@@ -138,10 +150,11 @@ class HTTPRequest:
         )
 
     def wire_headers(self) -> dict[str, str]:
-        """All headers, secrets revealed: for the transport only."""
+        """All headers, secrets revealed (with a masked repr): for the
+        transport only."""
         out = dict(self.headers)
         for k, v in self.secret_headers.items():
-            out[k] = v.reveal()
+            out[k] = _WireValue(v.reveal())
         return out
 
 

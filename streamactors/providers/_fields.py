@@ -6,6 +6,9 @@ Every codec declares, in its ``fields`` table, each request field it accepts
 * ``translated``: written into the provider's own form, at ``to`` (a dotted
   path in the request body, such as ``generationConfig.topP``);
 * ``passed``: sent as it is, under the same name;
+* ``implied``: accepted only with a value that asks for what the provider
+  does anyway (``n=1``; ``stream_options`` asking for usage where usage is
+  always sent), and not sent; any other value is refused;
 * ``refused``: a ``ConfigurationError`` before any request, saying what to use
   instead.
 
@@ -26,9 +29,9 @@ from typing import Any, Literal
 
 from ..errors import ConfigurationError
 
-__all__ = ["PASSED", "Field", "FieldTable", "check_fields", "refused", "translated"]
+__all__ = ["PASSED", "Field", "FieldTable", "check_fields", "implied", "refused", "translated"]
 
-Action = Literal["translated", "passed", "refused"]
+Action = Literal["translated", "passed", "implied", "refused"]
 
 
 @dataclass(frozen=True)
@@ -36,11 +39,12 @@ class Field:
     """How one codec handles one request field.
 
     Attributes:
-        action: ``translated``, ``passed`` or ``refused``.
+        action: ``translated``, ``passed``, ``implied`` or ``refused``.
         to: for ``translated``, where the value lands in the request body (a
             dotted path; the tests check it is there).
-        note: for ``refused``, what to use instead; for ``translated``, an
-            optional word on how (shown in the docs table).
+        note: for ``refused``, what to use instead; for ``implied``, the one
+            value accepted and why (the codec checks the value itself); for
+            ``translated``, an optional word on how.
     """
 
     action: Action
@@ -59,25 +63,33 @@ def translated(to: str, note: str = "") -> Field:
     return Field("translated", to, note)
 
 
+def implied(note: str) -> Field:
+    """The field is accepted with the value ``note`` names (checked by the
+    codec) and not sent: the provider does that anyway."""
+    return Field("implied", "", note)
+
+
 def refused(instead: str) -> Field:
     """The field cannot be sent to this provider; ``instead`` says what to do."""
     return Field("refused", "", instead)
 
 
 def check_fields(provider: str, params: Iterable[str], table: FieldTable) -> None:
-    """Raise ``ConfigurationError`` for the first field of ``params`` that
-    ``table`` refuses or does not know, naming the field and the provider."""
+    """Raise one ``ConfigurationError`` naming every field of ``params`` that
+    ``table`` refuses or does not know, with the provider and the fix."""
+    problems = []
     for name in params:
         rule = table.get(name)
         if rule is None:
-            raise ConfigurationError(
+            problems.append(
                 f"{provider} does not take the request field {name!r} (the library does not "
                 f"know it for this provider); check its spelling, or pass "
                 f"extra_body={{{name!r}: ...}} to send it as it is"
             )
-        if rule.action == "refused":
-            raise ConfigurationError(f"{provider} cannot take the request field {name!r}: "
-                                     f"{rule.note}")
+        elif rule.action == "refused":
+            problems.append(f"{provider} cannot take the request field {name!r}: {rule.note}")
+    if problems:
+        raise ConfigurationError("; ".join(problems))
 
 
 def dig(body: Mapping[str, Any], path: str) -> Any:

@@ -120,3 +120,55 @@ def test_untrusted_certificate_is_a_connection_error(tls_server: LoopbackServer)
         with pytest.raises(sa.StreamConnectionError) as info:
             client.chat("openai/m", MSGS).wait(10)
     assert "certificate" in str(info.value).lower()
+
+
+@pytest.mark.timeout(30)
+def test_a_verification_failure_is_not_retried(tls_server: LoopbackServer,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    with sa.Client(base_url=tls_server.url("openai"), api_key="k", env={},
+                   max_retries=3) as client:
+        t0 = time.monotonic()
+        with pytest.raises(sa.StreamConnectionError) as info:
+            client.chat("openai/m", MSGS).wait(10)
+    assert time.monotonic() - t0 < 2.0, "a certificate failure was retried with backoff"
+    assert info.value.retryable is False and info.value.retries == 0
+    assert "verify=" in str(info.value)
+    assert tls_server.connections_total == 1
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("reader", READERS)
+def test_verify_takes_a_private_ca_bundle(tls_server: LoopbackServer, reader: str,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    with _client(tls_server, reader, verify=CERT) as client:
+        assert client.chat("openai/m", MSGS).wait(10).text == Script().text
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_verify_false_skips_verification(tls_server: LoopbackServer) -> None:
+    with _client(tls_server, "thread", verify=False) as client:
+        assert client.chat("openai/m", MSGS).wait(10).text == Script().text
+
+
+@pytest.mark.timeout(30)
+def test_ssl_cert_file_is_honoured(tls_server: LoopbackServer,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", CERT)
+    with _client(tls_server, "reactor") as client:
+        assert client.chat("openai/m", MSGS).wait(10).text == Script().text
+    # trust_env=False: the environment is not read, the system CAs refuse it.
+    with _client(tls_server, "reactor", trust_env=False) as client, \
+            pytest.raises(sa.StreamConnectionError):
+        client.chat("openai/m", MSGS).wait(10)
+
+
+def test_a_bad_verify_value_is_refused_at_once() -> None:
+    with pytest.raises(sa.ConfigurationError, match="CA bundle"):
+        sa.Client(verify="/no/such/ca.pem")
+    with pytest.raises(sa.ConfigurationError, match="verify"):
+        sa.Client(verify=3)  # type: ignore[arg-type]

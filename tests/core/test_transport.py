@@ -4,6 +4,7 @@ read path when urllib3's internals are not what we expect."""
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
 import pytest
@@ -133,3 +134,64 @@ def test_open_body_reaches_the_socket_file(loopback_server: LoopbackServer) -> N
     file, dechunker, remaining = seen[0]
     assert file is not None and dechunker is not None and remaining is None
     assert requests.__version__
+
+
+@pytest.mark.timeout(20)
+def test_idle_pooled_connections_close_after_the_keepalive_expiry(
+        loopback_server: LoopbackServer) -> None:
+    url = loopback_server.url("openai")
+    with sa.Client(base_url=url, api_key="k", env={}, keepalive_expiry=0.3) as client:
+        client.chat("openai/m", MSGS).wait(10)
+        assert loopback_server.connections_open == 1  # pooled, idle
+        # Nothing else happens: the sweep on the deadline thread closes it.
+        assert _wait(lambda: loopback_server.connections_open == 0, 3.0)
+        # The next stream simply opens a new connection.
+        client.chat("openai/m", MSGS).wait(10)
+        assert loopback_server.connections_total == 2
+
+
+@pytest.mark.timeout(20)
+def test_a_stale_connection_is_not_reused(loopback_server: LoopbackServer) -> None:
+    url = loopback_server.url("openai")
+    with sa.Client(base_url=url, api_key="k", env={}, keepalive_expiry=0.2) as client:
+        client.chat("openai/m", MSGS).wait(10)
+        time.sleep(0.25)  # expired, whether or not the sweep ran yet
+        client.chat("openai/m", MSGS).wait(10)
+        assert loopback_server.connections_total == 2
+
+
+@pytest.mark.timeout(20)
+def test_sa_close_closes_the_default_client(loopback_server: LoopbackServer) -> None:
+    from streamactors import api
+
+    url = loopback_server.url("openai")
+    sa.chat("openai/m", MSGS, base_url=url, api_key="k").wait(10)
+    first = api.default_client()
+    assert loopback_server.connections_open >= 1
+    sa.close()
+    assert _wait(lambda: loopback_server.connections_open == 0, 2.0)
+    sa.chat("openai/m", MSGS, base_url=url, api_key="k").wait(10)  # a fresh default client
+    assert api.default_client() is not first
+    sa.close()
+
+
+@pytest.mark.timeout(20)
+def test_extra_body_is_sent_as_it_is(loopback_server: LoopbackServer) -> None:
+    url = loopback_server.url("openai")
+    with sa.Client(base_url=url, api_key="k", env={}) as client:
+        client.chat("openai/m", MSGS, extra_body={"vendor_flag": {"x": 1}, "temperature": 0.1},
+                    temperature=0.9).wait(10)
+        body = loopback_server.requests[-1].json()
+        assert body["vendor_flag"] == {"x": 1} and body["temperature"] == 0.1
+        assert "extra_body" not in body
+        with pytest.raises(sa.ConfigurationError, match="extra_body"):
+            client.chat("openai/m", MSGS, extra_body=["not", "a", "dict"])
+
+
+def _wait(predicate: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

@@ -54,6 +54,8 @@ def _cell(rule: Field | None) -> str:
         return "passed"
     if rule.action == "refused":
         return "refused"
+    if rule.action == "implied":
+        return "implied"
     return f"→ `{rule.to}`"
 
 
@@ -122,7 +124,9 @@ def test_field(server: LoopbackServer, title: str, model: str, kind: str,
         assert repr(name) in str(caught.value) and rule.note in str(caught.value)
         return
     body = _send(server, model, kind, options, params)
-    if rule.action == "passed":
+    if rule.action == "implied":
+        assert name not in body, f"{title}: {name} is implied, it must not be sent"
+    elif rule.action == "passed":
         assert body[name] == value, f"{title}: {name} not passed as given"
     else:
         try:

@@ -359,8 +359,14 @@ class RawServer:
     ``retry-after-ms`` header). ``connections_open`` counts live sockets.
     """
 
-    def __init__(self, respond: Callable[[bytes], bytes]) -> None:
+    def __init__(self, respond: Callable[[bytes], bytes] | None = None, *,
+                 handle: Callable[[socket.socket, bytes], None] | None = None) -> None:
+        """``respond(request) -> bytes`` answers each request at once;
+        ``handle(conn, request)`` instead writes to the connection itself,
+        paced as it likes (it may return to keep the connection alive or
+        raise ``OSError``/close it)."""
         self._respond = respond
+        self._handle_request = handle
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", 0))
@@ -377,6 +383,11 @@ class RawServer:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def url(self, provider: str) -> str:
+        """The base URL a client of ``provider`` takes (as ``LoopbackServer.url``)."""
+        native = provider in ("anthropic", "gemini", "ollama")
+        return self.base_url if native else self.base_url + "/v1"
 
     @property
     def connections_open(self) -> int:
@@ -416,13 +427,21 @@ class RawServer:
                 request = head + b"\r\n\r\n" + body
                 with self._lock:
                     self.requests.append(request)
-                conn.sendall(self._respond(request))
+                if self._handle_request is not None:
+                    self._handle_request(conn, request)
+                elif self._respond is not None:
+                    conn.sendall(self._respond(request))
         except OSError:
             pass
         finally:
             conn.close()
             with self._lock:
                 self._conns.discard(conn)
+
+    @property
+    def stopped(self) -> bool:
+        """True once ``stop()`` was called (a pacing handler should end)."""
+        return self._stopped.is_set()
 
     def stop(self) -> None:
         self._stopped.set()

@@ -19,6 +19,7 @@ import pytest
 
 import streamactors
 from streamactors import Data, Finish, ProtocolError
+from streamactors._client import mailbox_of
 from streamactors.testing import Fault, LoopbackServer, Script
 
 from . import MESSAGES, MODELS, RawServer, Recorder, make_client, run_stream, wait_until
@@ -215,7 +216,7 @@ def test_full_mailbox_blocks_the_worker(server: LoopbackServer, no_leaks: None) 
 
     class Watch(Recorder):
         def handle_data(self, chunk: Any, stream: Any) -> None:
-            sizes.append(self._size)
+            sizes.append(mailbox_of(self)._size)
             super().handle_data(chunk, stream)
             time.sleep(0.0005)
 

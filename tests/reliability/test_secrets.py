@@ -277,3 +277,130 @@ def test_short_keys_are_scrubbed_where_they_stand_alone(key: str, text: str,
 
     _, config = resolve(MODELS["openai"], base_url="http://127.0.0.1:9/v1", api_key=key)
     assert _scrub_text(text, config) == scrubbed
+
+
+# -- keys travel only to their own provider --------------------------------------------
+
+
+@pytest.mark.parametrize(("model", "variable"), [("anthropic/m", "ANTHROPIC_API_KEY"),
+                                                 ("gemini/m", "GEMINI_API_KEY"),
+                                                 ("openai/m", "OPENAI_API_KEY")])
+def test_an_environment_key_never_goes_to_another_providers_base_url(
+        model: str, variable: str) -> None:
+    """A ``Client(base_url=X)`` set up for one provider: a call for another
+    provider must not send that provider's environment key to X."""
+    seen: list[bytes] = []
+    with RawServer(lambda request: seen.append(request) or b"HTTP/1.1 500 x\r\n\r\n") as raw:
+        client = streamactors.Client(base_url=raw.base_url + "/v1", env={variable: KEY},
+                                     trust_env=False)
+        try:
+            with pytest.raises(streamactors.ConfigurationError) as info:
+                client.chat(model, MESSAGES)
+        finally:
+            client.close()
+    assert variable in str(info.value) and "base_url" in str(info.value)
+    assert_no_key(exposed(info.value))
+    assert not seen, "a request was sent"
+
+
+def test_an_environment_key_goes_to_a_base_url_given_for_its_provider(
+        server: LoopbackServer) -> None:
+    for provider in ("anthropic", "gemini"):
+        client = streamactors.Client(env={f"{provider.upper()}_API_KEY": KEY}, trust_env=False)
+        try:
+            client.chat(MODELS[provider], MESSAGES, base_url=server.url(provider)).wait(5)
+        finally:
+            client.close()
+        assert server.requests[-1].headers[KEY_HEADER[provider]] == KEY
+
+
+def test_a_client_base_url_serves_a_provider_without_a_host_of_its_own(
+        server: LoopbackServer) -> None:
+    client = streamactors.Client(base_url=server.url("openai-compatible"), trust_env=False,
+                                 env={"OPENAI_COMPATIBLE_API_KEY": KEY})
+    try:
+        client.chat("openai-compatible/m", MESSAGES).wait(5)
+    finally:
+        client.close()
+    assert server.requests[-1].headers["authorization"] == f"Bearer {KEY}"
+
+
+# -- every attribute of an error is scrubbed --------------------------------------------
+
+
+def test_key_echoed_in_type_code_and_request_id_is_scrubbed() -> None:
+    body = ('{"error": {"message": "key %s is bad", "type": "invalid_key_%s", '
+            '"code": "%s"}}' % (KEY, KEY, KEY)).encode()
+
+    def respond(request: bytes) -> bytes:
+        return (b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+                b"x-request-id: req-" + KEY.encode() + b"\r\nContent-Length: "
+                + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+    with RawServer(respond) as raw:
+        client = streamactors.Client(base_url=raw.base_url + "/v1", api_key=KEY,
+                                     trust_env=False, max_retries=0)
+        try:
+            with pytest.raises(streamactors.AuthenticationError) as info:
+                client.chat(MODELS["openai"], MESSAGES).wait(5)
+        finally:
+            client.close()
+    err = info.value
+    assert err.type == "invalid_key_***" and err.code == "***"
+    assert err.request_id == "req-***"
+    revived = pickle.loads(pickle.dumps(err))
+    assert_no_key(exposed(err) + exposed(revived) + [repr(vars(revived))])
+
+
+# -- frame locals -------------------------------------------------------------------------
+
+
+def _with_locals(error: BaseException) -> str:
+    return "".join(traceback.TracebackException.from_exception(
+        error, capture_locals=True).format())
+
+
+def test_a_failed_streams_traceback_with_locals_shows_no_key() -> None:
+    """Error trackers capture the locals of every frame of a traceback: the
+    key stays in a Secret (or a masked header value) in every one of ours."""
+    listener, fillers = blackhole()  # nothing answers: the request fails in send()
+    refused = socket.socket()
+    refused.bind(("127.0.0.1", 0))
+    port = refused.getsockname()[1]
+    refused.close()  # a port nobody listens on: connection refused
+    try:
+        client = streamactors.Client(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY,
+                                     trust_env=False, max_retries=0)
+        try:
+            with pytest.raises(streamactors.StreamConnectionError) as info:
+                client.chat(MODELS["openai"], MESSAGES).wait(5)
+        finally:
+            client.close()
+    finally:
+        listener.close()
+        for s in fillers:
+            s.close()
+    text = _with_locals(info.value)
+    assert "send" in text  # the transport's frame, with its locals, is in there
+    assert_no_key([text])
+
+
+def test_a_configuration_errors_traceback_with_locals_shows_no_key() -> None:
+    cases = [
+        lambda: streamactors.chat("anthropic/m", MESSAGES, api_key=KEY, temprature=1),
+        lambda: streamactors.Client(api_key=KEY, reader="bogus"),
+        lambda: streamactors.Client(api_key=KEY).chat("openai/m", MESSAGES, n="x", api_key=KEY,
+                                                      extra_body=[1]),
+        lambda: streamactors.stream("openai/m", MESSAGES, api_key=KEY, stream_to=print),
+    ]
+    for case in cases:
+        with pytest.raises(streamactors.ConfigurationError) as info:
+            case()
+        assert_no_key([_with_locals(info.value)])
+
+
+def test_an_environment_key_is_not_in_resolves_locals() -> None:
+    with pytest.raises(streamactors.ConfigurationError) as info:
+        resolve("anthropic/m", default_base_url="http://127.0.0.1:9",
+                env={"ANTHROPIC_API_KEY": KEY})
+    assert_no_key([_with_locals(info.value)])

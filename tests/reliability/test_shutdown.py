@@ -169,3 +169,66 @@ def test_ctrl_c_in_the_cli(tmp_path: Path) -> None:
         assert out.startswith(" word0 word1"), out
         assert len(out.split()) < len(tokens)
         assert wait_until(lambda: server.connections_open == 0, 2.0)
+
+
+STUCK_HANDLER = textwrap.dedent('''
+    import threading, time
+    import streamactors as sa
+    from streamactors.testing import LoopbackServer, Script
+
+    TOKENS = [f" t{i}" for i in range(20)]
+    server = LoopbackServer(Script(tokens=TOKENS, tokens_per_second=200)).start()
+    client = sa.Client(base_url=server.url("openai"), api_key="sk-test", trust_env=False)
+    MSGS = [{"role": "user", "content": "hi"}]
+    entered = threading.Semaphore(0)
+
+    class Stuck(sa.StreamingClient):
+        def handle_data(self, chunk, stream):
+            entered.release()
+            threading.Event().wait()  # never returns
+
+        def on_stop(self):
+            print("stuck stopped", flush=True)  # never printed
+
+    class Slow(sa.StreamingClient):
+        def on_start(self):
+            self.texts = []
+
+        def handle_data(self, chunk, stream):
+            time.sleep(0.005)
+            if chunk.text:
+                self.texts.append(chunk.text)
+
+        def handle_finish(self, result, stream):
+            print(f"slow handled {len(self.texts)} chunks", flush=True)
+
+        def on_stop(self):
+            print("slow stopped", flush=True)
+
+    stuck, stuck_bounded, slow = Stuck().start(), Stuck(mailbox_size=1).start(), Slow().start()
+    for actor in (stuck, stuck_bounded):
+        client.chat("openai/m", MSGS, stream_to=actor)
+        assert entered.acquire(timeout=5)
+    gate = threading.Event()
+    slow.ask(gate.wait)  # the slow actor holds everything until main returns
+    client.chat("openai/m", MSGS, stream_to=slow).wait(10)
+    gate.set()
+    print("main returns", flush=True)
+''')
+
+
+def test_a_handler_that_never_returns_does_not_keep_the_process_alive(tmp_path: Path) -> None:
+    """Actor threads are daemons: after main returns, a handler stuck forever
+    (in an unbounded and in a bounded actor, whose worker waits for room) is
+    abandoned after the exit grace period, while a well-behaved actor still
+    handles the messages it holds and runs ``on_stop``."""
+    script = tmp_path / "stuck_handler.py"
+    script.write_text(STUCK_HANDLER)
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=20, env=child_env(), cwd=tmp_path)
+    total = time.monotonic() - t0
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines == ["main returns", "slow handled 20 chunks", "slow stopped"], proc.stdout
+    assert total < 10.0, f"the child took {total:.1f} s"

@@ -383,12 +383,13 @@ def test_handlers_never_run_concurrently(server: LoopbackServer, no_leaks: None)
         handles = [client.chat(MODEL, MESSAGES, stream_to=actor) for _ in range(20)]
         settle(*handles)
         time.sleep(0.05)
+        actor_thread = actor.ask(lambda: threading.current_thread().name).result(5)
     finally:
         actor.stop()
         assert actor.join(5)
         client.close()
     assert actor.max_concurrent == 1
-    assert actor.threads == {actor._name}
+    assert actor.threads == {actor_thread}
     for h in handles:
         msgs = actor.of(h)
         assert [m.chunk.text for m in msgs if isinstance(m, Data) and m.chunk.text] == list(
