@@ -189,6 +189,8 @@ class Reactor:
         self._reader: Callable[[socket.socket], Callable[[int], bytes]] | None = None
         #: registered jobs by file descriptor (the wake-up socket maps to None)
         self._jobs: dict[int, _Job | None] = {self._wake_r.fileno(): None}
+        #: streams handed back to their own thread so far (see the module docs)
+        self.handed_back = 0
 
     def _after_fork_in_child(self) -> None:
         """A forked child must not share the parent's epoll set and wake-up
@@ -344,6 +346,7 @@ class Reactor:
         job.busy += spent
         if (spent > _SLOW_CALL or job.busy > _BUSY_SHARE) and not job.done.is_set():
             job.moved = True
+            self.handed_back += 1
             self._finish(job, None)
 
     def _take_pending(self) -> None:
