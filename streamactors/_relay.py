@@ -5,13 +5,21 @@ OpenAI client, streams the answer from the configured provider or router
 route with streamactors, and re-emits it in OpenAI's format with ``to_sse``,
 so an OpenAI SDK can talk to Anthropic, Gemini, Ollama... through it.
 
-* The request's ``model`` may name a router route or a ``provider/model``;
-  anything else (``"gpt-4o-mini"``) gets the relay's default model or route.
+* It serves only what it was configured for (see ``_relay_models``): the
+  routes of its router, its ``provider/model`` names (a bare model part such
+  as ``"gpt-4o-mini"`` stands for the one configured name ending with it)
+  and the names matching its ``allow_models`` patterns. Any other ``model``
+  gets a 404 naming what is allowed: a misspelled model is never answered by
+  another one.
+* A ``base_url`` belongs to the provider of the configured models and is
+  passed on their calls only, so no other provider's key is ever sent there.
 * Non-streaming requests are refused with 400: the relay only streams.
 * An upstream failure before the first chunk becomes the matching HTTP
-  status with an OpenAI-style error body (so clients retry 429/5xx as they
-  would with OpenAI); after data it becomes an in-band ``{"error": ...}``
-  event, since the status line was already sent.
+  status and ``Retry-After`` with an OpenAI-style error body; the relay makes
+  no upstream retries of its own by default (``max_retries=0``), so the
+  client's own retry policy decides and retries do not multiply. After data
+  it becomes an in-band ``{"error": ...}`` event, since the status line was
+  already sent.
 * A client that disconnects cancels its upstream stream.
 
 It holds the upstream keys: bind it to loopback (the default), or give it
@@ -25,23 +33,24 @@ import hmac
 import itertools
 import json
 import logging
+import math
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 from ._handle import StreamHandle
 from ._messages import Error
-from .api import Client
+from ._relay_models import ServedModels
+from .api import Client, _check_retries
 from .errors import (
     ConfigurationError,
     HTTPStatusError,
     StreamError,
     StreamTimeout,
 )
-from .providers import PROVIDERS
 from .router import Router
 from .sse import to_sse
 from .sse._reemit import error_body
@@ -60,6 +69,18 @@ _REFUSED_FIELDS = frozenset({"base_url", "api_key", "api", "headers", "timeout",
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
 
 
+class _Refused(ConfigurationError):
+    """A request the relay answers itself with an OpenAI-style error: no
+    ``model`` (400), or a model it does not serve (404, ``model_not_found``)."""
+
+    def __init__(self, message: str, *, status: int = 400, param: str | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.param = param
+        self.code = code
+
+
 def _status_for(error: StreamError) -> int:
     if isinstance(error, HTTPStatusError) and error.status_code:
         return int(error.status_code)
@@ -70,18 +91,42 @@ def _status_for(error: StreamError) -> int:
     return 502  # connection errors, protocol errors, in-band provider errors
 
 
+def _retry_after(error: StreamError) -> str | None:
+    """The ``Retry-After`` value to pass on: whole seconds, rounded up so that
+    a client never comes back earlier than the upstream asked."""
+    value = getattr(error, "retry_after", None)
+    if isinstance(value, (int, float)) and math.isfinite(value) and value >= 0:
+        return str(math.ceil(value))
+    return None
+
+
 class RelayServer:
     """An OpenAI-compatible streaming endpoint in front of any provider.
 
     Args:
-        model: the default ``provider/model`` for requests naming no route or
-            provider.
-        route: the default route of ``router`` (instead of ``model``).
+        model: a ``provider/model`` to serve (added to ``models``).
+        route: a route of ``router``; it is listed first by ``/v1/models``
+            (every route of the router is served; none is a fallback for
+            unknown names).
         router: routes a request's ``model`` field may name.
         client: the ``Client`` for ``provider/model`` requests (a new one by
             default).
         host, port: where to listen (port 0: any free port).
         api_key: when set, clients must send ``Authorization: Bearer <api_key>``.
+        models: ``provider/model`` names to serve; a request may also name
+            one by its model part alone when no other ends the same way.
+        allow_models: ``fnmatch`` patterns over ``provider/model`` (such as
+            ``"ollama/*"``); matching names are served too.
+        base_url: the upstream base URL of the configured models, which must
+            all be of one provider; it is passed on their calls only.
+        max_retries: upstream retries before the first chunk, on every call
+            (0 by default: an upstream 429/5xx reaches the client, whose own
+            SDK retries it).
+
+    Raises:
+        ConfigurationError: an unknown route, a malformed model name or
+            pattern, a ``base_url`` with models of several providers, a bad
+            ``max_retries``, or nothing to serve.
 
     Use it as a context manager or with ``start()``/``stop()``; ``url`` is
     ``http://host:port`` (OpenAI clients take ``url + "/v1"``).
@@ -98,13 +143,21 @@ class RelayServer:
         host: str = "127.0.0.1",
         port: int = 8080,
         api_key: str | None = None,
+        models: Sequence[str] = (),
+        allow_models: Sequence[str] = (),
+        base_url: str | None = None,
+        max_retries: int = 0,
     ) -> None:
         if route is not None and (router is None or route not in router.routes):
             routes = ", ".join(router.routes) if router is not None else "none (no router)"
             raise ConfigurationError(f"unknown route {route!r}; routes: {routes}")
+        served = [model] if model is not None else []
+        served += [models] if isinstance(models, str) else list(models)
+        self.served = ServedModels(router, served, allow_models, base_url, route)
         self.model = model
         self.route = route
         self.router = router
+        self.max_retries = _check_retries(max_retries)
         self._client = client if client is not None else Client()
         self._owns_client = client is None
         self._api_key = api_key
@@ -178,15 +231,17 @@ class RelayServer:
         return header is not None and hmac.compare_digest(header.encode(), expected.encode())
 
     def models(self) -> list[str]:
-        names = list(self.router.routes) if self.router is not None else []
-        if self.model is not None:
-            names.append(self.model)
-        return names
+        """What is served: routes (``route`` first), models, patterns as given."""
+        return self.served.names()
 
     def open_stream(self, body: Mapping[str, Any]) -> StreamHandle:
         """Start the upstream stream a request asks for (``ConfigurationError``
-        for a request that cannot be served)."""
+        for a request that cannot be served, a ``_Refused`` with its status for
+        a missing or unserved model)."""
         name = body.get("model")
+        if not isinstance(name, str) or not name:
+            raise _Refused(f"'model' is required; allowed: {', '.join(self.models())}",
+                           param="model")
         refused = sorted(k for k in body if k in _REFUSED_FIELDS)
         if refused:
             raise ConfigurationError(f"unsupported request field(s): {', '.join(refused)}")
@@ -194,20 +249,17 @@ class RelayServer:
         messages = body.get("messages")
         if not isinstance(messages, list):
             raise ConfigurationError("'messages' must be a list of messages")
-        router = self.router
-        if router is not None and isinstance(name, str) and name in router.routes:
-            handle = router.chat(name, messages, **params)
-        elif isinstance(name, str) and name.split("/", 1)[0] in PROVIDERS and "/" in name:
-            handle = self._client.chat(name, messages, **params)
-        elif self.route is not None and router is not None:
-            handle = router.chat(self.route, messages, **params)
-        elif self.model is not None:
-            handle = self._client.chat(self.model, messages, **params)
+        target = self.served.target(name)
+        if target is None:
+            raise _Refused(self.served.not_served(name), status=404, param="model",
+                           code="model_not_found")
+        if target.route is not None and self.router is not None:
+            handle = self.router.chat(target.route, messages, max_retries=self.max_retries,
+                                      **params)
         else:
-            known = ", ".join(self.models()) or "none"
-            raise ConfigurationError(
-                f"model {name!r} is neither 'provider/model' nor a route; routes: {known}"
-            )
+            assert target.model is not None
+            handle = self._client.chat(target.model, messages, base_url=target.base_url,
+                                       max_retries=self.max_retries, **params)
         with self._lock:
             self._live.add(handle)
         return handle
@@ -263,9 +315,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _fail(self, status: int, message: str, type_: str = "invalid_request_error",
-              param: str | None = None) -> None:
+              param: str | None = None, code: str | None = None) -> None:
         self._json(status, {"error": {"message": message, "type": type_, "param": param,
-                                      "code": None}})
+                                      "code": code}})
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path.rstrip("/")
@@ -307,6 +359,9 @@ class _Handler(BaseHTTPRequestHandler):
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
         try:
             handle = relay.open_stream(body)
+        except _Refused as exc:
+            self._fail(exc.status, str(exc), param=exc.param, code=exc.code)
+            return
         except ConfigurationError as exc:
             self._fail(400, str(exc))
             return
@@ -320,10 +375,8 @@ class _Handler(BaseHTTPRequestHandler):
         first = next(messages)
         if isinstance(first, Error):  # failed before any data: a real HTTP status
             err = first.error
-            headers = {}
-            retry_after = getattr(err, "retry_after", None)
-            if isinstance(retry_after, (int, float)):
-                headers["Retry-After"] = str(max(0, round(retry_after)))
+            retry_after = _retry_after(err)
+            headers = {"Retry-After": retry_after} if retry_after is not None else {}
             self._json(_status_for(err), error_body(err), headers)
             return
         self.send_response(200)

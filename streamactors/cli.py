@@ -6,14 +6,17 @@
     python -m streamactors chat -m anthropic/claude-haiku-4-5 --stats "Hi"
     echo "Summarise this" | python -m streamactors chat -
     python -m streamactors chat                              # interactive
-    python -m streamactors relay --port 8080                 # OpenAI-compatible relay
+    python -m streamactors relay --port 8080 -m openai/gpt-4o-mini   # OpenAI-compatible relay
 
 The answer's text goes to stdout as it arrives; everything else (notices,
-``--stats``, errors) goes to stderr, so the output can be piped. With no
-``--model`` and no ``--route`` the first configured provider is used (in
-``Router.from_env`` order); with no provider configured at all, a built-in demo
-server answers, so the command works on a fresh machine. Exit codes: 0 done,
-1 error (one ``error: ...`` line), 2 bad usage, 130 Ctrl-C.
+reasoning, ``--stats``, errors) goes to stderr, so the output can be piped.
+With no ``--model`` and no ``--route`` the first configured provider is used
+(in ``Router.from_env`` order); with no provider configured at all, a built-in
+demo server answers, so the command works on a fresh machine. ``--base-url``
+and ``--api-key`` belong to the provider of ``--model`` and are passed on its
+calls only: a key never goes to another provider's host. Exit codes: 0 done,
+1 error (one ``error: ...`` line; with ``--json`` also an error object on
+stdout), 2 bad usage, 130 Ctrl-C.
 """
 
 from __future__ import annotations
@@ -22,20 +25,28 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from typing import IO, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+from ._cli_output import (
+    AnswerPrinter,
+    error_json,
+    finish_note,
+    format_stats,
+    result_json,
+    say,
+    write,
+)
 from ._handle import StreamHandle
 from ._messages import Data, Error, Finish
 from ._result import StreamResult
 from ._version import __version__
 from .api import Client
-from .errors import StreamError
+from .errors import ConfigurationError, StreamError
+from .providers import PROVIDERS
 from .router import DEFAULT_MODELS, Router, configured_providers
 
 __all__ = ["main"]
-
-Starter = Callable[[list[dict[str, Any]]], StreamHandle]
 
 #: Pace of the demo server's answers, in tokens per second.
 DEMO_TOKENS_PER_SECOND = 30.0
@@ -54,40 +65,71 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"streamactors {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{chat,relay}", required=True)
+    _chat_options(sub.add_parser("chat", help="stream one answer (or a conversation) to "
+                                 "stdout"))
+    _relay_options(sub.add_parser("relay", help="serve POST /v1/chat/completions (OpenAI "
+                                  "format, streaming) backed by any provider"))
+    return parser
 
-    chat = sub.add_parser("chat", help="stream one answer (or a conversation) to stdout")
+
+_MODEL_HELP = ("provider/model, e.g. openai/gpt-4o-mini, anthropic/claude-haiku-4-5, "
+               "gemini/gemini-2.5-flash, ollama/llama3.1")
+_ROUTE_HELP = "a route of Router.from_env() (a provider name whose key is set, e.g. anthropic)"
+
+
+def _chat_options(chat: argparse.ArgumentParser) -> None:
     chat.add_argument("prompt", nargs="?", help='the prompt; "-" reads it from stdin; '
                       "omit it for an interactive conversation")
-    _target_options(chat)
+    group = chat.add_mutually_exclusive_group()
+    group.add_argument("-m", "--model", help=_MODEL_HELP)
+    group.add_argument("-r", "--route", help=_ROUTE_HELP)
+    chat.add_argument("--base-url", help="the base URL of --model's provider (sent only on "
+                      "its calls)")
+    chat.add_argument("--api-key", help="the API key of --model's provider (default: its "
+                      "environment variable, e.g. ANTHROPIC_API_KEY)")
     chat.add_argument("-s", "--system", help="a system message before the conversation")
     chat.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                       help="a request field, the value parsed as JSON when it is JSON "
                       "(-p temperature=0.2 -p max_tokens=100); repeatable")
-    chat.add_argument("--stats", action="store_true",
-                      help="print time to first token, tokens/s and usage to stderr")
-    chat.add_argument("--json", action="store_true",
-                      help="print the whole result as JSON instead of streaming the text")
+    chat.add_argument("--reasoning", action="store_true",
+                      help="show the model's reasoning on stderr (dimmed on a terminal)")
+    chat.add_argument("--stats", action="store_true", help="print the finish reason, time to "
+                      "first token, tokens/s and usage to stderr")
+    chat.add_argument("--json", action="store_true", help="print the whole result (or the "
+                      "error) as JSON instead of streaming the text")
     chat.add_argument("--timeout", type=float, default=None,
                       help="connect/read timeout in seconds")
 
-    relay = sub.add_parser("relay", help="serve POST /v1/chat/completions (OpenAI format, "
-                           "streaming) backed by any provider")
-    _target_options(relay)
+
+def _non_negative(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value!r}")
+    return number
+
+
+def _relay_options(relay: argparse.ArgumentParser) -> None:
+    group = relay.add_mutually_exclusive_group()
+    group.add_argument("-m", "--model", action="append", default=[],
+                       help=f"a model to serve: {_MODEL_HELP}; repeatable")
+    group.add_argument("-r", "--route", help=_ROUTE_HELP + "; serves the routes of "
+                       "Router.from_env()")
+    relay.add_argument("--allow-model", action="append", default=[], metavar="PATTERN",
+                       help="also serve the provider/model names matching this fnmatch "
+                       "pattern (e.g. 'ollama/*'); repeatable")
+    relay.add_argument("--base-url", help="the upstream base URL of the --model's provider "
+                       "(all --model must then be of that provider)")
+    relay.add_argument("--max-retries", type=_non_negative, default=0, metavar="N",
+                       help="upstream retries before the first token (default 0: an "
+                       "upstream 429/5xx reaches the client, whose SDK retries it)")
     relay.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     relay.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     relay.add_argument("--key", default=os.environ.get("STREAMACTORS_RELAY_KEY"),
                        help="require 'Authorization: Bearer KEY' from clients "
                        "(default: $STREAMACTORS_RELAY_KEY)")
-    return parser
-
-
-def _target_options(p: argparse.ArgumentParser) -> None:
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("-m", "--model", help="provider/model, e.g. openai/gpt-4o-mini, "
-                       "anthropic/claude-haiku-4-5, gemini/gemini-2.5-flash, ollama/llama3.1")
-    group.add_argument("-r", "--route", help="a route of Router.from_env() (a provider name "
-                       "whose key is set, e.g. anthropic)")
-    p.add_argument("--base-url", help="the provider's base URL (with --model)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,31 +140,79 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         if args.command == "relay":
-            return _relay(args)
+            from ._cli_relay import run_relay
+
+            return run_relay(args, os.environ)
         return _chat(args)
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return 130
     except (_Failed, StreamError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _report(exc, args)
         return 1
+
+
+def _report(exc: BaseException, args: argparse.Namespace) -> None:
+    """The ``error: ...`` line on stderr; with ``--json``, the error object on stdout."""
+    if getattr(args, "json", False):
+        # A command-line mistake is bad input before any request, as the
+        # library's ConfigurationError is: one vocabulary for scripts.
+        type_name = "ConfigurationError" if isinstance(exc, _Failed) else None
+        write(sys.stdout, error_json(exc, type_name) + "\n")
+        sys.stdout.flush()
+    say(f"error: {exc}")
 
 
 # -- choosing what answers ---------------------------------------------------------
 
 
+def check_key(model: str, api_key: str | None, env: Mapping[str, str],
+              flag: str | None = "--api-key") -> None:
+    """Fail before any request when ``model``'s provider needs a key and none
+    is given: the message names the CLI's flag (when it has one) and the
+    environment variables, which is what a user at the shell can change."""
+    info = PROVIDERS.get(model.partition("/")[0])
+    if info is None or not info.key_required or api_key:
+        return
+    if any(env.get(name) for name in info.key_env):
+        return
+    where = " or ".join(info.key_env)
+    how = f"pass {flag} or set {where}" if flag else f"set {where}"
+    raise ConfigurationError(f"no API key for {info.prefix}/: {how}")
+
+
+def start_demo() -> Any:
+    """The built-in demo server (the loopback server), announced on stderr."""
+    from .testing import LoopbackServer, Script
+
+    server = LoopbackServer(Script(tokens_per_second=DEMO_TOKENS_PER_SECOND)).start()
+    keys = ", ".join(
+        "OLLAMA_HOST" if p == "ollama" else "/".join(PROVIDERS[p].key_env)
+        for p in DEFAULT_MODELS
+    )
+    say(f"streamactors: no provider configured ({keys} unset; or pass --model): "
+        "answering from the built-in demo server")
+    return server
+
+
 class _Target:
-    """What the command talks to: a model, a route, or the demo server."""
+    """What ``chat`` talks to: a model, a route, or the demo server.
+
+    ``options`` are the call options (``base_url``, ``api_key``) of the
+    model's provider, passed on its calls only: the client itself has no
+    default base URL or key that another provider's call could pick up.
+    """
 
     def __init__(self, args: argparse.Namespace, env: Mapping[str, str]) -> None:
         configured = configured_providers(env)
         self.demo: Any = None
-        if not (args.route or args.model or configured):
-            self.demo = self._start_demo()
-            self.client = Client(base_url=self.demo.url("openai"), api_key="demo")
-        else:
-            self.client = Client(base_url=args.base_url)
         self.router: Router | None = None
+        self.options: dict[str, str] = {}
+        if not args.model and (args.base_url or args.api_key):
+            flag = "--base-url" if args.base_url else "--api-key"
+            raise _Failed(f"{flag} needs --model provider/model: it belongs to that model's "
+                          "provider and is sent to no other")
+        self.client = Client()
         if args.route:
             self.router = Router.from_env(env, client=self.client)
             if args.route not in self.router.routes:
@@ -131,23 +221,16 @@ class _Target:
             self.name = args.route
             self.model = self.router.routes[args.route].model
         elif args.model:
+            check_key(args.model, args.api_key, env)
             self.name = self.model = args.model
-        elif self.demo is not None:
-            self.name = self.model = _DEMO_MODEL
-        else:
+            self.options = {k: v for k, v in (("base_url", args.base_url),
+                                              ("api_key", args.api_key)) if v}
+        elif configured:
             self.name = self.model = DEFAULT_MODELS[configured[0]]
-
-    @staticmethod
-    def _start_demo() -> Any:
-        from .testing import LoopbackServer, Script
-
-        server = LoopbackServer(Script(tokens_per_second=DEMO_TOKENS_PER_SECOND)).start()
-        keys = ", ".join(
-            "OLLAMA_HOST" if p == "ollama" else "/".join(_key_env(p)) for p in DEFAULT_MODELS
-        )
-        print(f"streamactors: no provider configured ({keys} unset; or pass --model): "
-              "answering from the built-in demo server", file=sys.stderr, flush=True)
-        return server
+        else:
+            self.demo = start_demo()
+            self.name = self.model = _DEMO_MODEL
+            self.options = {"base_url": self.demo.url("openai"), "api_key": "demo"}
 
     def start(self, messages: list[dict[str, Any]], **params: Any) -> StreamHandle:
         if self.router is not None:
@@ -157,18 +240,12 @@ class _Target:
 
             self.demo.push(Script(text=_demo_answer(messages),
                                   tokens_per_second=DEMO_TOKENS_PER_SECOND))
-        return self.client.chat(self.model, messages, **params)
+        return self.client.chat(self.model, messages, **{**self.options, **params})
 
     def close(self) -> None:
         if self.demo is not None:
             self.demo.stop()
         self.client.close()
-
-
-def _key_env(prefix: str) -> tuple[str, ...]:
-    from .providers import PROVIDERS
-
-    return PROVIDERS[prefix].key_env
 
 
 def _demo_answer(messages: list[dict[str, Any]]) -> str:
@@ -226,40 +303,28 @@ def _chat(args: argparse.Namespace) -> int:
 
 def _one_answer(target: _Target, history: list[dict[str, Any]], params: dict[str, Any],
                 args: argparse.Namespace) -> tuple[int, StreamResult | None]:
-    """Stream one answer; returns the exit status and the result (None on error).
+    """Stream one answer; returns the exit status and the result.
 
+    A failed stream raises its error (after the text before it was printed).
     Ctrl-C cancels the stream, waits for its worker to let go, and re-raises.
     """
-    out = sys.stdout
     handle = target.start(list(history), **params)
-    wrote = ""
+    printer = AnswerPrinter(text=not args.json, reasoning=args.reasoning)
     try:
         for message in handle:
             if isinstance(message, Data):
-                text = message.chunk.text
-                if text and not args.json:
-                    out.write(text)
-                    out.flush()
-                    wrote = text
+                printer.chunk(message.chunk)
             elif isinstance(message, Error):
-                _end_line(out, wrote)
+                printer.end()
                 if args.stats and message.error.partial is not None:
-                    _print_stats(message.error.partial)
-                raise _Failed(str(message.error))
+                    say(format_stats(message.error.partial))
+                raise message.error
             elif isinstance(message, Finish):
-                result = message.result
-                if args.json:
-                    out.write(result.model_dump_json(indent=2) + "\n")
-                else:
-                    _end_line(out, wrote)
-                    _print_tool_calls(result)
-                out.flush()
-                if args.stats:
-                    _print_stats(result)
-                return 0, result
+                _finished(printer, message.result, args)
+                return 0, message.result
     except KeyboardInterrupt:
         _cancel(handle)
-        _end_line(out, wrote)
+        printer.end()
         raise
     except BrokenPipeError:  # stdout closed (`| head`): stop quietly
         _cancel(handle)
@@ -268,11 +333,27 @@ def _one_answer(target: _Target, history: list[dict[str, Any]], params: dict[str
     raise AssertionError("the stream ended without a terminal message")
 
 
+def _finished(printer: AnswerPrinter, result: StreamResult, args: argparse.Namespace) -> None:
+    """After a finished answer: the JSON (``--json``) or the end of the text
+    and the tool calls; a note when the answer stopped short; the stats."""
+    if args.json:
+        write(sys.stdout, result_json(result) + "\n")
+    else:
+        printer.end()
+        for tc in result.tool_calls:
+            say(f"tool call: {tc.name}({tc.arguments})")
+    sys.stdout.flush()
+    note = finish_note(result)
+    if note is not None:
+        say(note)
+    if args.stats:
+        say(format_stats(result))
+
+
 def _conversation(target: _Target, history: list[dict[str, Any]], params: dict[str, Any],
                   args: argparse.Namespace) -> int:
     """Read prompts until EOF (Ctrl-D); Ctrl-C during an answer cancels it."""
-    print(f"streamactors chat with {target.name}: Ctrl-D to quit, Ctrl-C to interrupt",
-          file=sys.stderr)
+    say(f"streamactors chat with {target.name}: Ctrl-D to quit, Ctrl-C to interrupt")
     while True:
         sys.stderr.write("> ")
         sys.stderr.flush()
@@ -286,11 +367,11 @@ def _conversation(target: _Target, history: list[dict[str, Any]], params: dict[s
         try:
             _, result = _one_answer(target, history, params, args)
         except KeyboardInterrupt:
-            print("[cancelled]", file=sys.stderr)
+            say("[cancelled]")
             history.pop()
             continue
         except (_Failed, StreamError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            _report(exc, args)
             history.pop()
             continue
         if result is not None:
@@ -305,76 +386,6 @@ def _cancel(handle: StreamHandle) -> None:
         pass
 
 
-def _end_line(out: IO[str], wrote: str) -> None:
-    if wrote and not wrote.endswith("\n"):
-        out.write("\n")
-        out.flush()
-
-
 def _silence_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
-
-
-def _print_tool_calls(result: StreamResult) -> None:
-    for tc in result.tool_calls:
-        print(f"tool call: {tc.name}({tc.arguments})", file=sys.stderr)
-
-
-def _format_stats(result: StreamResult) -> str:
-    """One line about a result: time to first token, speed, usage, duration."""
-    parts = []
-    if result.time_to_first_token is not None:
-        parts.append(f"first token {result.time_to_first_token * 1000:.0f} ms")
-    tps = result.output_tokens_per_second
-    if tps is not None:
-        parts.append(f"{tps:.1f} tokens/s")
-    usage = result.usage
-    if usage is not None:
-        parts.append(f"{usage.prompt_tokens or 0} prompt + {usage.completion_tokens or 0} "
-                     f"completion tokens{' (estimated)' if usage.estimated else ''}")
-    if result.duration is not None:
-        parts.append(f"{result.duration:.2f} s total")
-    parts.append(f"{result.chunks} chunks")
-    if result.retries:
-        parts.append(f"{result.retries} retries")
-    if result.route:
-        parts.append(f"route {result.route}")
-    return "stats: " + ", ".join(parts)
-
-
-def _print_stats(result: StreamResult) -> None:
-    print(_format_stats(result), file=sys.stderr, flush=True)
-
-
-# -- relay ---------------------------------------------------------------------------
-
-
-def _relay(args: argparse.Namespace) -> int:
-    from ._relay import RelayServer
-
-    target = _Target(args, os.environ)
-    try:
-        router = target.router
-        if router is None and target.demo is None and not args.model:
-            router = Router.from_env(client=target.client)
-            route: str | None = next(iter(router.routes))
-        else:
-            route = target.name if router is not None else None
-        try:
-            relay = RelayServer(model=None if route else target.model, route=route,
-                                router=router, client=target.client, host=args.host,
-                                port=args.port, api_key=args.key)
-        except OSError as exc:
-            raise _Failed(f"cannot listen on {args.host}:{args.port}: {exc}") from None
-        default = f"route {route}" if route else target.model
-        print(f"streamactors relay on {relay.url}/v1 (default {default}); Ctrl-C to stop",
-              file=sys.stderr, flush=True)
-        try:
-            relay.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        relay.stop()
-        return 0
-    finally:
-        target.close()

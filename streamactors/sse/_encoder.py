@@ -3,7 +3,8 @@
 The output is the shortest form that a spec-following decoder (ours
 included) reads back as the same event: ``decode(encode(e)) == e`` for a
 fresh decoder, except that CR and CRLF inside ``data`` come back as LF, the
-only line end SSE can carry inside data.
+only line end SSE can carry inside data, and that a lone surrogate (a ``str``
+can hold ``"\\ud800"``, UTF-8 cannot) comes back as U+FFFD.
 """
 
 from __future__ import annotations
@@ -18,6 +19,17 @@ def _lines(text: str) -> list[str]:
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text.split("\n")
+
+
+def _utf8(text: str) -> bytes:
+    """``text`` as UTF-8, a lone surrogate becoming U+FFFD instead of an error.
+
+    Only called after a plain ``encode`` failed: chunks built by user code
+    (our codecs already replace them) may carry one, and a web response must
+    not die on it. UTF-16 joins what pairs up and replaces what does not.
+    """
+    fixed = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return fixed.encode("utf-8")
 
 
 def _single_line(name: str, value: str) -> str:
@@ -50,14 +62,7 @@ def encode(
     ``retry``, or nothing to encode.
     """
     if event is not None:
-        if data is None:
-            data = event.data
-        if event_type is None:
-            event_type = event.event
-        if id is None and event.id:
-            id = event.id
-        if retry is None:
-            retry = event.retry
+        data, event_type, id, retry = _merge(event, data, event_type, id, retry)
     if event_type == "message" or event_type == "":
         event_type = None  # the default type is never written
     # Fast path: the shape every LLM re-emission uses.
@@ -70,8 +75,37 @@ def encode(
         and "\n" not in data
         and "\r" not in data
     ):
-        return b"data: " + data.encode("utf-8") + b"\n\n" if data else b"data:\n\n"
+        if not data:
+            return b"data:\n\n"
+        try:
+            return b"data: " + data.encode("utf-8") + b"\n\n"
+        except UnicodeEncodeError:  # a lone surrogate: the rare path
+            return b"data: " + _utf8(data) + b"\n\n"
+    text = _field_lines(data, event_type, id, retry, comment)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _utf8(text)
 
+
+def _merge(
+    event: ServerSentEvent, data: str | None, event_type: str | None, id: str | None,
+    retry: int | None,
+) -> tuple[str | None, str | None, str | None, int | None]:
+    """The event's fields, each overridden by a keyword given for it."""
+    return (
+        event.data if data is None else data,
+        event.event if event_type is None else event_type,
+        (event.id or None) if id is None else id,
+        event.retry if retry is None else retry,
+    )
+
+
+def _field_lines(
+    data: str | None, event_type: str | None, id: str | None, retry: int | None,
+    comment: str | None,
+) -> str:
+    """The text of an event with any fields (the general, slower path)."""
     parts: list[str] = []
     if comment is not None:
         parts.extend(f": {line}" if line else ":" for line in _lines(comment))
@@ -90,4 +124,4 @@ def encode(
     if not parts:
         raise ValueError("nothing to encode: give an event, data, a field or a comment")
     parts.append("\n")
-    return "\n".join(parts).encode("utf-8")
+    return "\n".join(parts)

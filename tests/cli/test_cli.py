@@ -72,7 +72,7 @@ def test_model_system_params_and_stats(server: LoopbackServer) -> None:
     env = _env(ANTHROPIC_BASE_URL=server.url("anthropic"), ANTHROPIC_API_KEY="sk-ant")
     p = _run("chat", "--model", "anthropic/claude-haiku-4-5", "--system", "Be brief.",
              "-p", "temperature=0.2", "-p", "max_tokens=50", "-p", 'stop=["END"]',
-             "-p", "metadata={\"a\": \"b\"}", "--stats", "Hi", env=env)
+             "-p", "metadata={\"user_id\": \"u-1\"}", "--stats", "Hi", env=env)
     assert p.returncode == 0, p.stderr
     assert p.stdout == TEXT + "\n"
     (req,) = server.requests
@@ -121,7 +121,8 @@ def test_route_from_env(server: LoopbackServer) -> None:
     (["chat", "-m", "openai/m", "Hi"], "error: openai returned HTTP 401: invalid key"),
     (["chat", "-m", "nowhere/m", "Hi"], "error: unknown provider 'nowhere'"),
     (["chat", "-p", "oops", "Hi"], "error: -p takes KEY=VALUE, got 'oops'"),
-    (["chat", "-m", "gemini/gemini-2.5-flash", "Hi"], "error: no API key for gemini/"),
+    (["chat", "-m", "gemini/gemini-2.5-flash", "Hi"],
+     "error: no API key for gemini/: pass --api-key or set GEMINI_API_KEY or GOOGLE_API_KEY"),
 ])
 def test_errors_are_one_line_and_exit_1(server: LoopbackServer, args: list[str],
                                         message: str) -> None:
@@ -204,7 +205,8 @@ def test_relay_subcommand(server: LoopbackServer) -> None:
         match = re.search(r"(http://\S+/v1)", banner)
         assert match, banner
         r = requests.post(match.group(1) + "/chat/completions", timeout=10, json={
-            "model": "x", "stream": True, "messages": [{"role": "user", "content": "Hi"}]})
+            "model": "served-model", "stream": True,
+            "messages": [{"role": "user", "content": "Hi"}]})
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=10)
     finally:

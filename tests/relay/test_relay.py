@@ -1,6 +1,9 @@
 """The OpenAI-compatible relay, proven with the official ``openai`` SDK (a
 test-only dependency) over real sockets: what the SDK accumulates from the
-relay equals our own StreamResult, for OpenAI and Anthropic upstreams."""
+relay equals our own StreamResult, for OpenAI and Anthropic upstreams.
+
+Every SDK client is closed (``with``): an unclosed one leaves a socket that
+trips ``filterwarnings = error`` in a later test."""
 
 from __future__ import annotations
 
@@ -45,9 +48,10 @@ def _sdk(relay: sa.RelayServer, key: str = "x") -> Any:
 def test_sdk_accumulates_what_we_accumulate(upstream: LoopbackServer, provider: str) -> None:
     ours = sa.chat(f"{provider}/m", MSGS, base_url=upstream.url(provider),
                    api_key="sk-upstream").wait(10)
-    with _relay(upstream, provider) as relay:
-        with _sdk(relay).chat.completions.stream(
-            model="gpt-4o-mini", messages=MSGS, stream_options={"include_usage": True},
+    with _relay(upstream, provider) as relay, _sdk(relay) as sdk:
+        # "m" is the model part of the one configured name, f"{provider}/m".
+        with sdk.chat.completions.stream(
+            model="m", messages=MSGS, stream_options={"include_usage": True},
         ) as stream:
             deltas = [e.delta for e in stream if e.type == "content.delta"]
             final = stream.get_final_completion()
@@ -72,8 +76,9 @@ def test_sdk_accumulates_what_we_accumulate(upstream: LoopbackServer, provider: 
 @pytest.mark.timeout(20)
 def test_create_stream_true_and_params_pass_through(upstream: LoopbackServer) -> None:
     upstream.script = Script(text="plain text answer")
-    with _relay(upstream, "anthropic") as relay:
-        chunks = list(_sdk(relay).chat.completions.create(
+    with _relay(upstream, "anthropic", models=["anthropic/claude-x"]) as relay, \
+            _sdk(relay) as sdk:
+        chunks = list(sdk.chat.completions.create(
             model="anthropic/claude-x", messages=MSGS, stream=True, temperature=0.5,
             max_tokens=99))
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -89,22 +94,25 @@ def test_request_model_may_name_a_route(upstream: LoopbackServer) -> None:
                         "api_key": "k1"},
               "claude": {"model": "anthropic/claude-x", "base_url": upstream.url("anthropic"),
                          "api_key": "k2"}}
-    with sa.Router(routes) as router, sa.RelayServer(router=router, route="cheap",
-                                                     port=0) as relay:
-        sdk = _sdk(relay)
-        for name in ("claude", "whatever"):
+    with sa.Router(routes) as router, sa.RelayServer(router=router, route="claude",
+                                                     port=0) as relay, _sdk(relay) as sdk:
+        for name in ("claude", "cheap"):
             with sdk.chat.completions.stream(model=name, messages=MSGS) as stream:
                 stream.until_done()
+        with pytest.raises(openai.NotFoundError) as ei:
+            sdk.chat.completions.create(model="whatever", messages=MSGS, stream=True)
         models = sdk.models.list()
     assert [r.path for r in upstream.requests] == ["/v1/messages", "/v1/chat/completions"]
-    assert [m.id for m in models.data] == ["cheap", "claude"]
+    assert ei.value.body["code"] == "model_not_found"
+    assert ei.value.body["message"].endswith("allowed: claude, cheap")
+    assert [m.id for m in models.data] == ["claude", "cheap"], "route= is listed first"
 
 
 @pytest.mark.timeout(20)
 def test_non_streaming_requests_get_400(upstream: LoopbackServer) -> None:
-    with _relay(upstream, "openai") as relay:
+    with _relay(upstream, "openai") as relay, _sdk(relay) as sdk:
         with pytest.raises(openai.BadRequestError) as ei:
-            _sdk(relay).chat.completions.create(model="m", messages=MSGS)
+            sdk.chat.completions.create(model="m", messages=MSGS)
         r = requests.post(relay.url + "/v1/chat/completions", data=b"{not json", timeout=5)
         unknown = requests.post(relay.url + "/v1/embeddings", json={}, timeout=5)
     assert ei.value.status_code == 400
@@ -122,22 +130,22 @@ def test_upstream_errors_before_data_keep_their_status(upstream: LoopbackServer,
                                                        exc: str) -> None:
     upstream.script = Script(fault=Fault("http_error", status=status, message="upstream says no",
                                          retry_after=3))
-    with _relay(upstream, "anthropic") as relay:
+    with _relay(upstream, "anthropic") as relay, _sdk(relay) as sdk:
         with pytest.raises(getattr(openai, exc)) as ei:
-            _sdk(relay).chat.completions.create(model="m", messages=MSGS, stream=True)
+            sdk.chat.completions.create(model="m", messages=MSGS, stream=True)
     assert ei.value.status_code == status
     assert "upstream says no" in ei.value.message
     assert ei.value.response.headers["retry-after"] == "3"
+    assert set(ei.value.body) == {"message", "type", "param", "code"}, "OpenAI's error shape"
 
 
 @pytest.mark.timeout(20)
 def test_upstream_error_after_data_reaches_the_sdk(upstream: LoopbackServer) -> None:
     upstream.script = Script(text="a b c d e f", fault=Fault("drop", after=2))
     seen = []
-    with _relay(upstream, "openai") as relay:
+    with _relay(upstream, "openai") as relay, _sdk(relay) as sdk:
         with pytest.raises(openai.APIError):
-            for chunk in _sdk(relay).chat.completions.create(model="m", messages=MSGS,
-                                                              stream=True):
+            for chunk in sdk.chat.completions.create(model="m", messages=MSGS, stream=True):
                 if chunk.choices:
                     seen.append(chunk.choices[0].delta.content or "")
     assert "".join(seen) == "a b"
@@ -146,11 +154,10 @@ def test_upstream_error_after_data_reaches_the_sdk(upstream: LoopbackServer) -> 
 @pytest.mark.timeout(20)
 def test_relay_key(upstream: LoopbackServer) -> None:
     with _relay(upstream, "openai", api_key="relay-secret") as relay:
-        with pytest.raises(openai.AuthenticationError):
-            _sdk(relay, key="wrong").chat.completions.create(model="m", messages=MSGS,
-                                                              stream=True)
-        chunks = list(_sdk(relay, key="relay-secret").chat.completions.create(
-            model="m", messages=MSGS, stream=True))
+        with _sdk(relay, key="wrong") as wrong, pytest.raises(openai.AuthenticationError):
+            wrong.chat.completions.create(model="m", messages=MSGS, stream=True)
+        with _sdk(relay, key="relay-secret") as right:
+            chunks = list(right.chat.completions.create(model="m", messages=MSGS, stream=True))
     assert chunks and len(upstream.requests) == 1
 
 
