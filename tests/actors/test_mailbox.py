@@ -192,7 +192,11 @@ def test_wait_on_its_own_stream_in_a_bounded_handler_is_an_error() -> None:
         def handle_data(self, chunk: sa.Chunk, stream: sa.StreamHandle) -> None:
             if outcome:
                 return
-            watchdog = threading.Timer(3.0, lambda: (fired.set(), stream.cancel()))
+            def expire() -> None:
+                fired.set()
+                stream.cancel()
+
+            watchdog = threading.Timer(3.0, expire)
             watchdog.start()
             try:
                 stream.wait()

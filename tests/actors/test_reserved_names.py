@@ -133,7 +133,7 @@ def test_the_sink_is_the_mailbox_not_the_actor() -> None:
     """Workers read ``_nonblocking_delivery`` from the sink: the mailbox's
     answer follows ``mailbox_size``, whatever the subclass defines."""
     unbounded, bounded = OldInternals(), OldInternals(mailbox_size=4)
-    assert mailbox_of(unbounded) is not unbounded
+    assert mailbox_of(unbounded) is not unbounded  # type: ignore[comparison-overlap]
     assert getattr(mailbox_of(unbounded), "_nonblocking_delivery") is True  # noqa: B009
     assert getattr(mailbox_of(bounded), "_nonblocking_delivery") is False  # noqa: B009
     assert mailbox_of(bounded) is mailbox_of(bounded)

@@ -10,8 +10,8 @@ from streamactors import Chunk, StreamResult
 from streamactors.accumulate import Accumulator
 from streamactors.errors import StreamError
 from streamactors.ndjson import NDJSONDecoder
-from streamactors.providers import Provider, RequestInput
-from streamactors.sse import SSEDecoder
+from streamactors.providers import Provider, RequestInput, StreamDecoder
+from streamactors.sse import ServerSentEvent, SSEDecoder
 
 
 @dataclass
@@ -22,23 +22,28 @@ class Replay:
     complete: bool = False
 
 
+def _decode(decoder: StreamDecoder, event: ServerSentEvent | str) -> list[Chunk]:
+    if isinstance(event, ServerSentEvent):
+        return decoder.feed(event.data, event.event)
+    return decoder.feed(event)
+
+
 def replay(provider: Provider, data: bytes, pieces: Sequence[int] = ()) -> Replay:
     """Feed ``data`` (split at the offsets in ``pieces``) through ``provider``."""
-    framer = SSEDecoder() if provider.framing == "sse" else NDJSONDecoder()
+    framer: SSEDecoder | NDJSONDecoder = (
+        SSEDecoder() if provider.framing == "sse" else NDJSONDecoder())
     decoder = provider.new_decoder(RequestInput())
     acc = Accumulator(provider.name)
     out = Replay()
     bounds = [0, *pieces, len(data)]
     try:
         for a, b in itertools.pairwise(bounds):
-            events = list(framer.feed(data[a:b]))
-            for ev in events:
-                chunks = decoder.feed(ev.data, ev.event) if provider.framing == "sse" else decoder.feed(ev)
-                for c in chunks:
+            for ev in framer.feed(data[a:b]):
+                for c in _decode(decoder, ev):
                     acc.add(c)
                     out.chunks.append(c)
         for ev in framer.close():
-            for c in (decoder.feed(ev.data, ev.event) if provider.framing == "sse" else decoder.feed(ev)):
+            for c in _decode(decoder, ev):
                 acc.add(c)
                 out.chunks.append(c)
     except StreamError as exc:

@@ -199,14 +199,16 @@ def test_queue_target_and_janus_sync_q(env: LoopbackServer) -> None:
 
 def test_messages_are_frozen(env: LoopbackServer) -> None:
     msgs = list(sa.chat("openai/m", MSGS))
+    first, last = msgs[0], msgs[-1]
+    assert isinstance(first, sa.Data) and isinstance(last, sa.Finish)
     with pytest.raises(AttributeError):
-        msgs[0].chunk = None  # type: ignore[misc]
+        first.chunk = None  # type: ignore[misc, assignment]
     with pytest.raises(AttributeError):
-        msgs[0].chunk.text = "x"  # type: ignore[misc]
+        first.chunk.text = "x"  # type: ignore[misc]
     import pydantic
 
     with pytest.raises(pydantic.ValidationError):
-        msgs[-1].result.model = "x"  # type: ignore[misc]
+        last.result.model = "x"
 
 
 @pytest.mark.timeout(20)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -99,7 +99,7 @@ def _replace(value: Any, path: tuple[Any, ...], new: Any) -> Any:
 def _decoder(folder: str) -> StreamDecoder:
     model, api = CODECS[folder]
     provider, _ = resolve(model, base_url="http://127.0.0.1:9/v1", api_key="sk-fuzz", api=api)
-    return provider.new_decoder(RequestInput(cast(Literal["chat"], "chat"), (), None))
+    return provider.new_decoder(RequestInput("chat", (), None))
 
 
 @pytest.mark.parametrize(("folder", "path"), STREAMS, ids=[f"{f}-{p.name}" for f, p in STREAMS])

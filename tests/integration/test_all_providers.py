@@ -84,12 +84,14 @@ def test_finish_reasons(server: LoopbackServer, prefix: str, finish: str) -> Non
     (500, sa.InternalServerError), (503, sa.ServiceUnavailableError),
     (529, sa.OverloadedError),
 ])
-def test_http_errors(server: LoopbackServer, prefix: str, status: int, cls: type) -> None:
+def test_http_errors(server: LoopbackServer, prefix: str, status: int,
+                     cls: type[sa.HTTPStatusError]) -> None:
     script = Script(fault=Fault("http_error", status=status, message="scripted failure",
                                 retry_after=3))
     with pytest.raises(cls) as ei:
         _chat(server, prefix, script).wait(10)
     err = ei.value
+    assert isinstance(err, sa.HTTPStatusError)
     assert err.status_code == status
     assert err.provider_message == "scripted failure"
     assert err.retry_after == 3.0

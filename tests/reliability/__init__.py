@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from unittest import mock
 
 import streamactors
@@ -94,7 +94,11 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def make_client(server: LoopbackServer, provider: str = "openai", **kwargs: Any) -> Client:
+class _Server(Protocol):
+    def url(self, provider: str) -> str: ...
+
+
+def make_client(server: _Server, provider: str = "openai", **kwargs: Any) -> Client:
     """A ``Client`` aimed at ``server`` for ``provider``, with a short timeout."""
     kwargs.setdefault("timeout", streamactors.Timeout(connect=2.0, read=2.0))
     kwargs.setdefault("api_key", "sk-test-key-0000")

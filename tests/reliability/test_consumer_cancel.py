@@ -303,9 +303,9 @@ def test_cancel_racing_the_natural_end_returns_true_only_when_cancelled(
                 assert len(terminal) == 1
                 with lock:
                     outcomes.append((s, terminal[0]))
-    for said_true, terminal in outcomes:
-        cancelled = isinstance(terminal, Error) and isinstance(terminal.error, StreamCancelled)
-        assert said_true == cancelled, (said_true, terminal)
+    for said_true, end in outcomes:
+        cancelled = isinstance(end, Error) and isinstance(end.error, StreamCancelled)
+        assert said_true == cancelled, (said_true, end)
     assert any(s for s, _ in outcomes), "no cancel won the race: the test proves nothing"
 
 
@@ -333,11 +333,11 @@ def test_wait_from_a_callable_target_is_an_error_not_a_deadlock(
     with make_client(server, reader=reader) as client:
         gate = threading.Event()
 
-        def start() -> None:
-            handles.append(client.chat(MODEL, MESSAGES, stream_to=lambda m: (gate.wait(5),
-                                                                            target(m))))
+        def gated(message: Message) -> None:
+            gate.wait(5)  # until the handle below is known to the target
+            target(message)
 
-        start()
+        handles.append(client.chat(MODEL, MESSAGES, stream_to=gated))
         gate.set()
         result = handles[0].wait(5)
     assert caught and "own delivery" in str(caught[0])

@@ -10,6 +10,7 @@ import queue
 import socket
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -290,7 +291,11 @@ def test_an_environment_key_never_goes_to_another_providers_base_url(
     """A ``Client(base_url=X)`` set up for one provider: a call for another
     provider must not send that provider's environment key to X."""
     seen: list[bytes] = []
-    with RawServer(lambda request: seen.append(request) or b"HTTP/1.1 500 x\r\n\r\n") as raw:
+    def respond(request: bytes) -> bytes:
+        seen.append(request)
+        return b"HTTP/1.1 500 x\r\n\r\n"
+
+    with RawServer(respond) as raw:
         client = streamactors.Client(base_url=raw.base_url + "/v1", env={variable: KEY},
                                      trust_env=False)
         try:
@@ -393,6 +398,7 @@ def test_a_configuration_errors_traceback_with_locals_shows_no_key() -> None:
                                                       extra_body=[1]),
         lambda: streamactors.stream("openai/m", MESSAGES, api_key=KEY, stream_to=print),
     ]
+    case: Callable[[], object]
     for case in cases:
         with pytest.raises(streamactors.ConfigurationError) as info:
             case()

@@ -67,7 +67,7 @@ def _raw(handle: Callable[[RawServer, socket.socket, bytes], None]) -> Iterator[
 
 
 def _run(server: RawServer, reader: str, **timeout: float) -> tuple[StreamError, float]:
-    with make_client(server, reader=reader,  # type: ignore[arg-type]
+    with make_client(server, reader=reader,
                      timeout=Timeout(connect=2, read=30, **timeout), max_retries=2) as client:
         t0 = time.monotonic()
         handle = client.chat("openai/m", [{"role": "user", "content": "hi"}],
@@ -186,7 +186,7 @@ OLLAMA_END = (b'{"model":"m","message":{"role":"assistant","content":"done here"
               b'"done_reason":"stop","eval_count":2}\n')
 
 #: (model, chat options, base path, content type, body)
-END_MARKERS = {
+END_MARKERS: dict[str, tuple[str, dict[str, str], str, bytes, bytes]] = {
     "openai": ("openai/m", {}, "/v1", b"text/event-stream", OPENAI_END),
     "anthropic": ("anthropic/m", {}, "", b"text/event-stream", ANTHROPIC_END),
     "responses": ("openai/m", {"api": "responses"}, "/v1", b"text/event-stream", RESPONSES_END),
@@ -206,10 +206,10 @@ def test_the_end_marker_ends_a_stream_whose_body_stays_open(name: str, reader: s
         conn.recv(1)
 
     with RawServer(handle=handle) as server, make_client(
-            server, reader=reader, timeout=Timeout(connect=2, read=10)) as client:  # type: ignore[arg-type]
+            server, reader=reader, timeout=Timeout(connect=2, read=10)) as client:
         t0 = time.monotonic()
         h = client.chat(model, [{"role": "user", "content": "hi"}],
-                        base_url=server.base_url + path, **options)
+                        base_url=server.base_url + path, api=options.get("api"))
         result = h.wait(5)
         elapsed = time.monotonic() - t0
         assert result.text == "done here" and result.finish_reason == "stop"
@@ -318,7 +318,7 @@ def test_finish_message_is_delivered_for_a_kept_open_body(reader: str) -> None:
         conn.recv(1)
 
     with RawServer(handle=handle) as server, make_client(
-            server, reader=reader, timeout=Timeout(connect=2, read=1)) as client:  # type: ignore[arg-type]
+            server, reader=reader, timeout=Timeout(connect=2, read=1)) as client:
         q: queue.Queue[object] = queue.Queue()
         client.chat("openai/m", [{"role": "user", "content": "hi"}], stream_to=q,
                     base_url=server.base_url + "/v1").wait(5)
