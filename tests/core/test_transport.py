@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import streamactors as sa
-from streamactors import _body, _transport
+from streamactors import _body
 from streamactors._chunked import Dechunker as _Dechunker
 from streamactors.errors import ProtocolError
 from streamactors.testing import LoopbackServer, Script

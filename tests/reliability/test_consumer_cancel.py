@@ -107,7 +107,7 @@ def test_iterating_again_after_a_break_is_an_error(server: LoopbackServer, reade
         s = client.stream(MODEL, MESSAGES)
         for _ in s:
             break
-        with pytest.raises(UsageError, match="left early .* iterated once"):
+        with pytest.raises(UsageError, match=r"left early .* iterated once"):
             for _ in s:
                 pass
         with pytest.raises(UsageError):

@@ -4,6 +4,7 @@ or argument, no traceback and no saved result; redirects are not followed."""
 
 from __future__ import annotations
 
+import json
 import logging
 import pickle
 import queue
@@ -334,8 +335,8 @@ def test_a_client_base_url_serves_a_provider_without_a_host_of_its_own(
 
 
 def test_key_echoed_in_type_code_and_request_id_is_scrubbed() -> None:
-    body = ('{"error": {"message": "key %s is bad", "type": "invalid_key_%s", '
-            '"code": "%s"}}' % (KEY, KEY, KEY)).encode()
+    body = json.dumps({"error": {"message": f"key {KEY} is bad", "type": f"invalid_key_{KEY}",
+                                 "code": KEY}}).encode()
 
     def respond(request: bytes) -> bytes:
         return (b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
