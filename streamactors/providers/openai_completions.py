@@ -14,18 +14,32 @@ from typing import Any
 
 from .._chunk import Chunk
 from ..errors import ConfigurationError, HTTPStatusError, ProtocolError, ProviderError
-from ._base import Framing, HTTPRequest, ProviderConfig, RequestInput, event_object, reject_params
-from .openai_chat import bearer_headers, openai_error_from_response, openai_usage
+from ._base import (
+    Continuation,
+    Framing,
+    HTTPRequest,
+    ProviderConfig,
+    RequestInput,
+    expect_str,
+    loads_event,
+    wrong_shape,
+)
+from ._fields import FieldTable, check_fields
+from .openai_common import bearer_headers, openai_error_from_response, openai_usage
+from .openai_fields import (
+    COMPATIBLE_COMPLETIONS,
+    OMIT,
+    OPENAI_COMPLETIONS,
+    Translator,
+    apply_fields,
+)
 
 __all__ = ["OpenAICompletionsDecoder", "OpenAICompletionsProvider"]
 
-#: Chat-only parameters: the completions endpoint has no messages, tools or roles.
-_CHAT_ONLY = (
-    "tools", "tool_choice", "parallel_tool_calls", "functions", "function_call",
-    "response_format", "reasoning_effort", "modalities", "audio", "prediction",
-    "web_search_options", "top_logprobs", "messages", "instructions", "input",
-)
 _FINISH = {"stop": "stop", "length": "length", "content_filter": "content_filter"}
+
+#: Builds a ``Chunk`` from a full tuple of its fields (the fast path of ``feed``).
+_new_chunk = tuple.__new__
 
 
 class OpenAICompletionsDecoder:
@@ -41,40 +55,87 @@ class OpenAICompletionsDecoder:
         self._provider = provider
         self.done = False
 
+    def continuation(self) -> Continuation:
+        """Nothing: a text completion has no conversation to continue."""
+        return {}
+
     def feed(self, data: str, event: str = "message") -> list[Chunk]:
         """The chunks of one SSE event (see ``StreamDecoder``)."""
+        try:  # [DONE] is looked for only once the parse failed, as in the chat codec
+            payload = loads_event(data)
+        except ValueError:
+            return self._not_json(data)
+        if type(payload) is not dict:
+            raise ProtocolError(f"{self._provider} sent an event that is not a JSON object",
+                                payload=data)
+        if payload.get("error"):
+            raise self._error(payload["error"], data)
+        choices = payload.get("choices")
+        if type(choices) is list and len(choices) == 1 and not payload.get("usage"):
+            # The common event: one choice with new text; every value it uses
+            # is type-checked, anything else takes the general way.
+            choice = choices[0]
+            if type(choice) is dict and choice.get("finish_reason") is None:
+                text = choice.get("text")
+                index = choice.get("index", 0)
+                rid = payload.get("id")
+                model = payload.get("model")
+                if (type(text) is str and type(index) is int
+                        and (type(rid) is str or rid is None)
+                        and (type(model) is str or model is None)):
+                    return [_new_chunk(Chunk, (
+                        text or None, None, (), None, None, None, index, payload, None, rid,
+                        model, choice.get("logprobs"), None,
+                    ))]
+        return self._general(payload, choices, data)
+
+    def _not_json(self, data: str) -> list[Chunk]:
+        """``[DONE]`` ends the stream; anything else that is not JSON is an error."""
         if data.startswith("[DONE]"):
             self.done = True
             return []
-        payload = event_object(data, self._provider)
-        if payload.get("error"):
-            raise self._error(payload["error"], data)
+        raise ProtocolError(f"{self._provider} sent an event that is not valid JSON",
+                            payload=data)
+
+    def _general(self, payload: dict[str, Any], choices: Any, data: str) -> list[Chunk]:
+        p = self._provider
         raw_usage = payload.get("usage")
-        usage = openai_usage(raw_usage) if isinstance(raw_usage, dict) else None
-        rid, model = payload.get("id"), payload.get("model")
-        choices = payload.get("choices")
+        usage = openai_usage(raw_usage, p) if raw_usage else None
+        rid = expect_str(payload.get("id"), p, "id")
+        model = expect_str(payload.get("model"), p, "model")
+        if choices is not None and type(choices) is not list:
+            raise wrong_shape(p, "choices", choices, "a list")
         if not choices:
             if usage is None:
                 return []
             return [Chunk(usage=usage, raw=payload, id=rid, model=model)]
-        out: list[Chunk] = []
-        for choice in choices:
-            if type(choice) is not dict:
-                raise ProtocolError(f"{self._provider} sent a malformed choice", payload=data)
-            native = choice.get("finish_reason")
-            out.append(Chunk(
-                text=choice.get("text") or None,
-                finish_reason=_FINISH.get(native, "other") if native else None,
-                native_finish_reason=native,
-                index=choice.get("index", 0),
-                raw=payload,
-                id=rid,
-                model=model,
-                logprobs=choice.get("logprobs"),
-            ))
+        out = [self._choice(payload, choice, i, rid, model) for i, choice in enumerate(choices)]
         if usage is not None:  # some servers put usage on the last choice chunk
             out[-1] = out[-1]._replace(usage=usage)
         return out
+
+    def _choice(self, payload: dict[str, Any], choice: Any, i: int, rid: str | None,
+                model: str | None) -> Chunk:
+        p = self._provider
+        where = f"choices[{i}]"
+        if type(choice) is not dict:
+            raise wrong_shape(p, where, choice, "an object")
+        native = expect_str(choice.get("finish_reason"), p, where + ".finish_reason")
+        index = choice.get("index")
+        if index is None:
+            index = 0
+        elif type(index) is not int:
+            raise wrong_shape(p, where + ".index", index, "an integer")
+        return Chunk(
+            text=expect_str(choice.get("text"), p, where + ".text") or None,
+            finish_reason=_FINISH.get(native, "other") if native else None,
+            native_finish_reason=native,
+            index=index,
+            raw=payload,
+            id=rid,
+            model=model,
+            logprobs=choice.get("logprobs"),
+        )
 
     def _error(self, err: Any, data: str) -> ProviderError:
         if not isinstance(err, dict):
@@ -90,26 +151,64 @@ class OpenAICompletionsDecoder:
         )
 
 
+def _logprobs(value: Any) -> Any:
+    """Chat's ``logprobs`` (a boolean) in the legacy form, an integer: true
+    asks for the chosen tokens' log-probabilities, which is ``0``
+    alternatives; an integer is already the legacy form."""
+    if value is True:
+        return 0
+    if value is False or value is None:
+        return OMIT
+    if type(value) is int:
+        return value
+    raise ConfigurationError(
+        f"logprobs for text completions is true or an integer (how many alternatives "
+        f"per token, 0-5), got {value!r:.40}"
+    )
+
+
+def _top_logprobs(value: Any) -> Any:
+    if type(value) is not int:
+        raise ConfigurationError(f"top_logprobs must be an integer, got {value!r:.40}")
+    return value
+
+
+_TRANSLATORS: dict[str, Translator] = {"logprobs": _logprobs, "top_logprobs": _top_logprobs}
+
+
+def _with_logprobs_order(params: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``params`` with ``logprobs: true`` dropped when ``top_logprobs`` says
+    how many (chat's way of asking for alternatives is both together), so the
+    two do not disagree over the legacy ``logprobs``."""
+    if params.get("logprobs") is True and params.get("top_logprobs") is not None:
+        return {k: v for k, v in params.items() if k != "logprobs"}
+    if params.get("logprobs") is False and params.get("top_logprobs") is not None:
+        raise ConfigurationError("top_logprobs needs logprobs=True (or drop logprobs)")
+    return params
+
+
 class OpenAICompletionsProvider:
     """The codec of legacy text completions (``kind="completion"``).
 
     Args:
-        name: the model prefix served (``openai`` or ``openai-compatible``).
+        name: the model prefix served (``openai`` or ``openai-compatible``,
+            which also takes the sampling fields of self-hosted servers).
     """
 
     framing: Framing = "sse"
 
     def __init__(self, name: str = "openai") -> None:
         self.name = name
+        self.fields: FieldTable = OPENAI_COMPLETIONS if name == "openai" \
+            else COMPATIBLE_COMPLETIONS
 
     def build_request(self, config: ProviderConfig, request: RequestInput) -> HTTPRequest:
         """``POST {base_url}/completions`` with ``prompt`` and ``stream: true``.
 
-        Parameters pass through unchanged (``max_tokens``, ``n``, ``stop``,
-        ``logprobs`` as an integer, ``echo``, ``best_of``, ``suffix``...);
-        ``max_completion_tokens`` is sent as ``max_tokens``; chat-only ones
-        are a ``ConfigurationError``. Usage is requested unless the caller set
-        ``stream_options`` itself.
+        Fields go as ``fields`` says: ``max_completion_tokens`` is sent as
+        ``max_tokens``, chat's ``logprobs``/``top_logprobs`` as the legacy
+        integer ``logprobs``; chat-only ones are a ``ConfigurationError``.
+        Usage is requested unless the caller set ``stream_options`` itself.
         """
         if request.kind != "completion" or request.messages:
             raise ConfigurationError(
@@ -117,21 +216,10 @@ class OpenAICompletionsProvider:
             )
         if request.prompt is None:
             raise ConfigurationError(f"{self.name} text completions need a prompt")
-        params = dict(request.params)
-        reject_params(self.name, params, _CHAT_ONLY)
-        logprobs = params.get("logprobs")
-        if isinstance(logprobs, bool):
-            raise ConfigurationError(
-                "logprobs for text completions is an integer (how many alternatives per "
-                "token, 0-5), not a boolean"
-            )
-        if "max_completion_tokens" in params:
-            value = params.pop("max_completion_tokens")
-            if params.setdefault("max_tokens", value) != value:
-                raise ConfigurationError("max_tokens and max_completion_tokens disagree")
-        params.pop("stream", None)
-        params.pop("model", None)
-        body: dict[str, Any] = {"model": config.model, "prompt": request.prompt, **params}
+        params = {k: v for k, v in request.params.items() if k != "stream"}
+        check_fields(self.name, params, self.fields)
+        body: dict[str, Any] = {"model": config.model, "prompt": request.prompt}
+        apply_fields(body, _with_logprobs_order(params), self.fields, self.name, _TRANSLATORS)
         body["stream"] = True
         if "stream_options" not in body:
             body["stream_options"] = {"include_usage": True}

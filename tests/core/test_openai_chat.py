@@ -35,8 +35,9 @@ def test_text_with_usage(fixtures_dir: Path) -> None:
     assert r.error is None and r.complete and r.result is not None
     assert r.result.finish_reason == "stop"
     assert r.result.usage is not None
-    assert r.result.usage.prompt_tokens is not None
-    assert r.result.usage.total_tokens == r.result.usage.prompt_tokens + r.result.usage.completion_tokens
+    u = r.result.usage
+    assert u.prompt_tokens is not None and u.completion_tokens is not None
+    assert u.total_tokens == u.prompt_tokens + u.completion_tokens
     assert r.result.text.startswith("I'm unable")
     assert r.result.id and r.result.id.startswith("chatcmpl-")
     assert r.result.model == "gpt-4o-2024-08-06"
@@ -316,3 +317,38 @@ def test_resolve_errors() -> None:
     _, cfg = resolve("openai/x", env={"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "http://h/v1/"})
     assert cfg.base_url == "http://h/v1" and cfg.api_key == Secret("k")
     assert isinstance(cfg, ProviderConfig)
+
+
+# ----------------------------------------------------------------- [DONE], lone surrogates (wrong shapes: tests/providers/test_openai_shapes.py)
+
+
+def test_done_marker_sets_done_and_nothing_else_does() -> None:
+    d = OpenAIChatDecoder()
+    d.feed('{"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}')
+    assert not d.done, "a finish reason is not the end marker"
+    assert d.feed("[DONE]") == [] and d.done
+    assert d.continuation() == {}
+    with pytest.raises(ProtocolError, match="not valid JSON") as info:
+        OpenAIChatDecoder().feed("[DONE")
+    assert info.value.payload == "[DONE"
+
+
+def test_lone_surrogates_in_tool_calls_and_reasoning() -> None:
+    event = ('{"choices": [{"index": 0, "delta": {"reasoning_content": "r\\ud800", '
+             '"tool_calls": [{"index": 0, "id": "c\\udc00", "function": {"name": "f", '
+             '"arguments": "{\\"a\\": \\"\\ud83d\\"}"}}]}}]}')
+    (c,) = OpenAIChatDecoder().feed(event)
+    assert c.reasoning == "r\ufffd"
+    (tc,) = c.tool_calls
+    assert (tc.id, tc.arguments) == ("c\ufffd", '{"a": "\ufffd"}')
+    json.dumps([c.reasoning, tc.id, tc.arguments], ensure_ascii=False).encode("utf-8")
+
+
+def test_null_index_is_choice_zero() -> None:
+    (c,) = _feed({"choices": [{"index": None, "delta": {"content": "x"}}]})
+    assert (c.index, c.text) == (0, "x")
+
+
+def test_server_without_id_or_model_keeps_the_short_way() -> None:
+    (c,) = _feed({"choices": [{"index": 0, "delta": {"content": "x"}}]})
+    assert (c.text, c.id, c.model) == ("x", None, None)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from streamactors._chunk import Chunk
 from streamactors.errors import (
     ConfigurationError,
     ProtocolError,
@@ -135,11 +136,30 @@ def test_in_band_error() -> None:
     assert info2.value.provider_message == "plain text"
 
 
-@pytest.mark.parametrize("data", ["{not json", '["a"]', '{"choices": ["x"]}'])
+@pytest.mark.parametrize("data", ["{not json", '["a"]'])
 def test_malformed(data: str) -> None:
     with pytest.raises(ProtocolError) as info:
         OpenAICompletionsDecoder().feed(data)
     assert info.value.payload == data
+
+
+@pytest.mark.parametrize(
+    ("event", "where"),
+    [
+        ({"choices": ["x"]}, r"choices\[0\] as a string, expected an object"),
+        ({"choices": {"text": "x"}}, "choices as an object, expected a list"),
+        ({"choices": [{"text": 5}]}, r"choices\[0\]\.text as a number, expected a string"),
+        ({"choices": [{"text": "a", "index": "1"}]}, r"choices\[0\]\.index as a string"),
+        ({"choices": [{"text": "a", "finish_reason": {}}]}, r"choices\[0\]\.finish_reason as"),
+        ({"id": ["x"], "choices": []}, "id as a list, expected a string"),
+        ({"model": 3, "choices": []}, "model as a number, expected a string"),
+        ({"choices": [], "usage": "many"}, "usage as a string, expected an object"),
+        ({"choices": [], "usage": {"total_tokens": True}}, r"usage\.total_tokens as a boolean"),
+    ],
+)
+def test_wrong_shapes_name_the_field(event: dict[str, Any], where: str) -> None:
+    with pytest.raises(ProtocolError, match="^openai sent " + where):
+        OpenAICompletionsDecoder().feed(json.dumps(event))
 
 
 def test_done_and_empty_events() -> None:
@@ -147,6 +167,12 @@ def test_done_and_empty_events() -> None:
     assert d.feed('{"id": "x", "choices": []}') == []
     assert not d.done
     assert d.feed("[DONE]") == [] and d.done
+    assert d.continuation() == {}
+
+
+def test_lone_surrogate_text() -> None:
+    [c] = OpenAICompletionsDecoder().feed('{"choices": [{"index": 0, "text": "a\\ud800"}]}')
+    assert c.text == "a\ufffd"
 
 
 # ----------------------------------------------------------------- requests
@@ -195,16 +221,50 @@ def test_max_completion_tokens_sent_as_max_tokens() -> None:
 @pytest.mark.parametrize(
     "param",
     [{"tools": []}, {"tool_choice": "auto"}, {"response_format": {"type": "json_object"}},
-     {"parallel_tool_calls": True}, {"top_logprobs": 2}, {"functions": []}],
+     {"parallel_tool_calls": True}, {"functions": []}, {"reasoning_effort": "low"},
+     {"store": True}, {"top_k": 3}],
 )
 def test_chat_only_params_rejected(param: dict[str, Any]) -> None:
-    with pytest.raises(ConfigurationError, match=next(iter(param))):
+    with pytest.raises(ConfigurationError) as info:
         build(**param)
+    assert repr(next(iter(param))) in str(info.value)
+    assert "chat()" in str(info.value) or "top_p" in str(info.value)
 
 
-def test_boolean_logprobs_rejected() -> None:
-    with pytest.raises(ConfigurationError, match="integer"):
-        build(logprobs=True)
+def test_unknown_field_points_to_extra_body() -> None:
+    with pytest.raises(ConfigurationError, match=r"'messages'.*extra_body"):
+        build(messages=[])
+
+
+@pytest.mark.parametrize(
+    ("params", "legacy"),
+    [({"logprobs": True}, 0), ({"logprobs": 3}, 3), ({"top_logprobs": 2}, 2),
+     ({"logprobs": True, "top_logprobs": 4}, 4), ({"logprobs": 2, "top_logprobs": 2}, 2),
+     ({"logprobs": False}, None)],
+)
+def test_chat_style_logprobs_become_the_legacy_integer(params: dict[str, Any],
+                                                       legacy: int | None) -> None:
+    body = build(**params)
+    assert body.get("logprobs") == legacy and "top_logprobs" not in body
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [({"logprobs": "yes"}, "integer"), ({"logprobs": 1, "top_logprobs": 3}, "disagree"),
+     ({"logprobs": False, "top_logprobs": 3}, "logprobs=True"), ({"top_logprobs": 1.5}, "integer")],
+)
+def test_bad_logprobs(params: dict[str, Any], match: str) -> None:
+    with pytest.raises(ConfigurationError, match=match):
+        build(**params)
+
+
+def test_compatible_server_takes_sampling_extras() -> None:
+    provider = OpenAICompletionsProvider("openai-compatible")
+    config = ProviderConfig("openai-compatible", "llama", "http://127.0.0.1:8000/v1")
+    req = provider.build_request(config, RequestInput(
+        kind="completion", prompt="x", params={"top_k": 20, "min_p": 0.1}))
+    assert (req.body["top_k"], req.body["min_p"]) == (20, 0.1)
+    assert "top_k" in provider.fields and P.fields["top_k"].action == "refused"
 
 
 def test_needs_a_prompt_not_messages() -> None:
@@ -224,3 +284,28 @@ def test_keyless_compatible_server() -> None:
     with pytest.raises(ProviderError) as info:
         provider.new_decoder(RequestInput()).feed('{"error": "x"}')
     assert info.value.provider == "openai-compatible"
+
+
+@pytest.mark.parametrize(
+    "one",
+    [choice(0, " tok"), choice(2, ""), {"text": "x", "logprobs": {"tokens": ["x"]}}],
+)
+def test_the_common_event_takes_a_short_way_to_the_same_chunk(one: dict[str, Any]) -> None:
+    # One choice with new text: the codec builds the Chunk from a plain tuple.
+    # It must equal the keyword-built Chunk field for field.
+    event: dict[str, Any] = {"id": "cmpl-1", "model": "m", "choices": [one]}
+    [c] = OpenAICompletionsDecoder().feed(json.dumps(event))
+    expected = Chunk(text=one["text"] or None, index=one.get("index", 0), raw=event,
+                     id="cmpl-1", model="m", logprobs=one.get("logprobs"))
+    assert c == expected and type(c) is Chunk and c._asdict() == expected._asdict()
+    event["usage"] = USAGE  # anything else takes the general way, to the same text
+    [g] = OpenAICompletionsDecoder().feed(json.dumps(event))
+    assert g.usage is not None and g._replace(usage=None, raw=None) == c._replace(raw=None)
+
+
+def test_short_way_checks_its_types() -> None:
+    with pytest.raises(ProtocolError, match=r"^openai sent id as a number"):
+        OpenAICompletionsDecoder().feed('{"id": 1, "choices": [{"index": 0, "text": "x"}]}')
+    with pytest.raises(ProtocolError, match=r"not valid JSON") as info:
+        OpenAICompletionsDecoder().feed("[DONE")
+    assert info.value.payload == "[DONE"

@@ -1,4 +1,5 @@
-"""The OpenAI Responses codec: recorded streams, event mapping, requests, errors."""
+"""The OpenAI Responses codec: recorded streams, event mapping, the end of a
+stream (requests and HTTP errors: test_openai_responses_requests.py)."""
 
 from __future__ import annotations
 
@@ -9,19 +10,10 @@ import pytest
 
 from streamactors._chunk import Chunk, ToolCallDelta
 from streamactors.errors import (
-    AuthenticationError,
-    BadRequestError,
-    ConfigurationError,
-    HTTPStatusError,
-    InternalServerError,
-    NotFoundError,
     ProtocolError,
     ProviderError,
-    RateLimitError,
-    ServiceUnavailableError,
 )
-from streamactors.providers._base import ProviderConfig, RequestInput, Secret
-from streamactors.providers.openai_completions import OpenAICompletionsProvider
+from streamactors.providers._base import RequestInput
 from streamactors.providers.openai_responses import (
     OpenAIResponsesDecoder,
     OpenAIResponsesProvider,
@@ -34,8 +26,6 @@ from ._replay import replay_body, sse_events
 pytestmark = pytest.mark.timeout(10)
 
 P = OpenAIResponsesProvider()
-KEY = "sk-test-DO-NOT-LEAK-123"
-CONFIG = ProviderConfig("openai-responses", "gpt-4.1", "https://api.openai.com/v1/", Secret(KEY))
 
 
 def ev(kind: str, **fields: Any) -> tuple[str, str]:
@@ -355,206 +345,32 @@ def test_done_marker_tolerated() -> None:
     assert OpenAIResponsesDecoder().feed("[DONE]") == []
 
 
-# ----------------------------------------------------------------- requests
-
-
-def build(messages: Any = (), **params: Any) -> dict[str, Any]:
-    return dict(P.build_request(CONFIG, RequestInput(messages=messages, params=params)).body)
-
-
-def test_request_shape_and_secret() -> None:
-    req = P.build_request(CONFIG, RequestInput(messages=[{"role": "user", "content": "hi"}]))
-    assert (req.method, req.url, req.framing) == ("POST", "https://api.openai.com/v1/responses",
-                                                  "sse")
-    assert req.headers["Accept"] == "text/event-stream"
-    assert KEY not in json.dumps(dict(req.headers))
-    assert req.wire_headers()["Authorization"] == f"Bearer {KEY}"
-    assert KEY not in repr(req) and KEY not in str(req)
-    assert req.body == {"model": "gpt-4.1", "stream": True, "input": [
-        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}]}
-    keyless = ProviderConfig("openai-responses", "m", "http://127.0.0.1:9/v1", None, {"X-A": "1"})
-    req2 = P.build_request(keyless, RequestInput(messages=[{"role": "user", "content": "hi"}]))
-    assert req2.secret_headers == {} and req2.headers["X-A"] == "1"
-
-
-def test_message_translation() -> None:
-    messages = [
-        {"role": "system", "content": "Be brief."},
-        {"role": "developer", "content": [{"type": "text", "text": "Use tools."}]},
-        {"role": "user", "content": [
-            {"type": "text", "text": "What is this?"},
-            {"type": "image_url", "image_url": {"url": "https://x/cat.png", "detail": "low"}},
-            {"type": "image_url", "image_url": "data:image/png;base64,AAAA"},
-        ]},
-        {"role": "assistant", "content": "Let me check.", "tool_calls": [
-            {"id": "call_1", "type": "function",
-             "function": {"name": "lookup", "arguments": '{"q":"cat"}'}},
-            {"id": "call_2", "type": "function", "function": {"name": "now", "arguments": ""}},
-        ]},
-        {"role": "tool", "tool_call_id": "call_1", "content": "a cat"},
-        {"role": "tool", "tool_call_id": "call_2", "content": [{"type": "text", "text": "noon"}]},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_3", "type": "function", "function": {"name": "x", "arguments": "{}"}}]},
-        {"role": "system", "content": "Late rule."},
-        {"type": "item_reference", "id": "msg_old"},
-    ]
-    body = build(messages)
-    assert body["instructions"] == "Be brief.\n\nUse tools."
-    assert body["input"] == [
-        {"type": "message", "role": "user", "content": [
-            {"type": "input_text", "text": "What is this?"},
-            {"type": "input_image", "image_url": "https://x/cat.png", "detail": "low"},
-            {"type": "input_image", "image_url": "data:image/png;base64,AAAA", "detail": "auto"},
-        ]},
-        {"type": "message", "role": "assistant",
-         "content": [{"type": "output_text", "text": "Let me check."}]},
-        {"type": "function_call", "call_id": "call_1", "name": "lookup",
-         "arguments": '{"q":"cat"}'},
-        {"type": "function_call", "call_id": "call_2", "name": "now", "arguments": ""},
-        {"type": "function_call_output", "call_id": "call_1", "output": "a cat"},
-        {"type": "function_call_output", "call_id": "call_2", "output": "noon"},
-        {"type": "function_call", "call_id": "call_3", "name": "x", "arguments": "{}"},
-        {"role": "system", "content": "Late rule."},
-        {"type": "item_reference", "id": "msg_old"},
-    ]
-
-
-def test_explicit_instructions_keep_system_messages_in_input() -> None:
-    body = build([{"role": "system", "content": "S"}, {"role": "user", "content": "u"}],
-                 instructions="I")
-    assert body["instructions"] == "I"
-    assert body["input"][0] == {"role": "system", "content": "S"}
-
-
-def test_input_passthrough_and_conflict() -> None:
-    assert build(input="just text")["input"] == "just text"
-    with pytest.raises(ConfigurationError):
-        build([{"role": "user", "content": "u"}], input="x")
-
-
-def test_bad_messages_rejected() -> None:
-    with pytest.raises(ConfigurationError, match="role"):
-        build([{"role": "function", "name": "f", "content": "x"}])
-    with pytest.raises(ConfigurationError):
-        build([{"role": "system", "content": [{"type": "image_url", "image_url": "u"}]}])
-    with pytest.raises(ConfigurationError, match="chat"):
-        P.build_request(CONFIG, RequestInput(kind="completion", prompt="p"))
-    with pytest.raises(ConfigurationError, match="url"):
-        build([{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}])
-    with pytest.raises(ConfigurationError):
-        build([{"role": "user", "content": [42]}])
-    with pytest.raises(ConfigurationError):
-        build(["not a message"])
-
-
-def test_tools_and_tool_choice() -> None:
-    params = {"type": "object", "properties": {"q": {"type": "string"}}}
-    body = build(
-        [{"role": "user", "content": "u"}],
-        tools=[
-            {"type": "function", "function": {"name": "lookup", "description": "Look up.",
-                                              "parameters": params, "strict": True}},
-            {"type": "function", "name": "flat", "parameters": params},
-            {"type": "web_search"},
-        ],
-        tool_choice={"type": "function", "function": {"name": "lookup"}},
-    )
-    assert body["tools"] == [
-        {"type": "function", "name": "lookup", "description": "Look up.", "parameters": params,
-         "strict": True},
-        {"type": "function", "name": "flat", "parameters": params},
-        {"type": "web_search"},
-    ]
-    assert body["tool_choice"] == {"type": "function", "name": "lookup"}
-    assert build(tool_choice="required")["tool_choice"] == "required"
-
-
-def test_params_mapping() -> None:
-    body = build(
-        temperature=0.2, top_p=0.9, max_tokens=50, reasoning={"effort": "low", "summary": "auto"},
-        text={"verbosity": "low"}, store=False, metadata={"k": "v"}, parallel_tool_calls=False,
-        previous_response_id="resp_0", stream=False, stream_options={"include_usage": True},
-        truncation="auto",
-    )
-    assert body == {
-        "model": "gpt-4.1", "input": [], "stream": True, "temperature": 0.2, "top_p": 0.9,
-        "max_output_tokens": 50, "reasoning": {"effort": "low", "summary": "auto"},
-        "text": {"verbosity": "low"}, "store": False, "metadata": {"k": "v"},
-        "parallel_tool_calls": False, "previous_response_id": "resp_0", "truncation": "auto",
-    }
-    assert build(max_completion_tokens=7)["max_output_tokens"] == 7
-    assert build(max_output_tokens=8, max_tokens=8)["max_output_tokens"] == 8
-    with pytest.raises(ConfigurationError, match="disagree"):
-        build(max_output_tokens=8, max_tokens=9)
-
-
-def test_chat_style_format_and_effort() -> None:
-    schema = {"name": "x", "schema": {"type": "object"}, "strict": True}
-    body = build(response_format={"type": "json_schema", "json_schema": schema},
-                 text={"verbosity": "low"}, reasoning_effort="high")
-    assert body["text"] == {"verbosity": "low",
-                            "format": {"type": "json_schema", **schema}}
-    assert body["reasoning"] == {"effort": "high"}
-    assert build(response_format={"type": "json_object"})["text"] == {
-        "format": {"type": "json_object"}}
+# ----------------------------------------------------------------- end of stream
 
 
 @pytest.mark.parametrize(
-    "param",
-    [{"n": 2}, {"stop": ["x"]}, {"seed": 1}, {"logprobs": True}, {"frequency_penalty": 0.5},
-     {"presence_penalty": 0.5}, {"stream_options": {"include_usage": False}},
-     {"stream_options": {"include_usage": True, "include_obfuscation": False}}],
+    ("kind", "response"),
+    [("response.completed", {"status": "completed"}),
+     ("response.incomplete", {"incomplete_details": {"reason": "max_output_tokens"}})],
 )
-def test_rejected_params(param: dict[str, Any]) -> None:
-    with pytest.raises(ConfigurationError, match=next(iter(param))):
-        build([{"role": "user", "content": "u"}], **param)
+def test_terminal_events_set_done(kind: str, response: dict[str, Any]) -> None:
+    d = OpenAIResponsesDecoder()
+    feed(d, "response.output_text.delta", delta="x")
+    assert not d.done
+    [end] = feed(d, kind, response=response)
+    assert d.done and end.finish_reason is not None
+    assert d.continuation() == {}
 
 
-# ----------------------------------------------------------------- HTTP errors
+def test_failed_sets_done_before_raising() -> None:
+    d = OpenAIResponsesDecoder()
+    with pytest.raises(ProviderError):
+        feed(d, "response.failed", response={"error": {"message": "x"}})
+    assert d.done
 
 
-def _err(message: str, type_: str, code: str | None) -> bytes:
-    return json.dumps({"error": {"message": message, "type": type_, "param": None,
-                                 "code": code}}).encode()
-
-
-ERROR_CASES = [
-    (400, {}, _err("bad param", "invalid_request_error", "context_length_exceeded"),
-     BadRequestError, False, None),
-    (401, {}, _err("Incorrect API key", "invalid_request_error", "invalid_api_key"),
-     AuthenticationError, False, None),
-    (404, {}, _err("The model `x` does not exist", "invalid_request_error", "model_not_found"),
-     NotFoundError, False, None),
-    (429, {"retry-after": "3"}, _err("slow down", "requests", "rate_limit_exceeded"),
-     RateLimitError, True, 3.0),
-    (429, {"retry-after-ms": "250", "retry-after": "9"},
-     _err("slow down", "tokens", "rate_limit_exceeded"), RateLimitError, True, 0.25),
-    (429, {}, _err("You exceeded your current quota", "insufficient_quota",
-                   "insufficient_quota"), RateLimitError, False, None),
-    (500, {}, _err("The server had an error", "server_error", None),
-     InternalServerError, True, None),
-    (503, {}, _err("overloaded", "server_error", None), ServiceUnavailableError, True, None),
-]
-
-
-@pytest.mark.parametrize("provider", [P, OpenAICompletionsProvider()], ids=["responses", "legacy"])
-@pytest.mark.parametrize(
-    ("status", "headers", "body", "cls", "retryable", "retry_after"), ERROR_CASES)
-def test_error_from_response(provider: Any, status: int, headers: dict[str, str], body: bytes,
-                             cls: type[HTTPStatusError], retryable: bool,
-                             retry_after: float | None) -> None:
-    err = provider.error_from_response(status, {"x-request-id": "req_42", **headers}, body)
-    assert type(err) is cls
-    info = json.loads(body)["error"]
-    assert (err.status_code, err.provider_message, err.type, err.code) == (
-        status, info["message"], info["type"], info["code"])
-    assert (err.retryable, err.retry_after, err.request_id) == (retryable, retry_after, "req_42")
-    assert info["message"] in str(err) and err.provider == "openai"
-
-
-def test_error_from_html_body() -> None:
-    html = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
-    err = P.error_from_response(502, {}, html)
-    assert isinstance(err, InternalServerError) and err.retryable
-    assert err.provider_message is None and err.code is None
-    assert err.body is not None and "502 Bad Gateway" in err.body
+def test_error_event_is_not_the_end_marker() -> None:
+    d = OpenAIResponsesDecoder()
+    with pytest.raises(ProviderError):
+        feed(d, "error", error={"message": "x"})
+    assert not d.done
