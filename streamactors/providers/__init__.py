@@ -110,6 +110,12 @@ def _ollama(prefix: str) -> Provider:
     return OllamaProvider()
 
 
+def _ollama_generate(prefix: str) -> Provider:
+    from .ollama import OllamaGenerateProvider
+
+    return OllamaGenerateProvider()
+
+
 PROVIDERS: dict[str, ProviderInfo] = {
     p.prefix: p
     for p in (
@@ -131,7 +137,7 @@ PROVIDERS: dict[str, ProviderInfo] = {
         ),
         ProviderInfo(
             "ollama", ("OLLAMA_API_KEY",), "OLLAMA_HOST", "http://localhost:11434", False,
-            _ollama, _ollama,
+            _ollama, _ollama_generate,
         ),
         ProviderInfo(
             "mistral", ("MISTRAL_API_KEY",), "MISTRAL_BASE_URL", "https://api.mistral.ai/v1", True,

@@ -1,23 +1,30 @@
 """Ollama: ``POST {base}/api/chat`` (chat) and ``/api/generate`` (completion).
 
-The body is NDJSON: one JSON object per line, the last with ``"done": true``.
-Tool calls arrive whole (arguments as an object), one or several per line, in
-lines of their own: each becomes one complete ``ToolCallDelta`` numbered
-across the stream. Inline ``<think>`` tags of models run without ``think``
-stay in the text, as the server sent them.
+The body is NDJSON: one JSON object per line, the last with ``"done": true``
+(the end marker: ``done`` turns True there). Tool calls arrive whole
+(arguments as an object), one or several per line, in lines of their own:
+each becomes one complete ``ToolCallDelta`` numbered across the stream.
+Inline ``<think>`` tags of models run without ``think`` stay in the text, as
+the server sent them. A field of the wrong JSON type is a ``ProtocolError``
+naming it (an empty value of any type counts as absent: nothing is lost).
 
-Ollama ignores request fields it does not know, so a parameter this codec
-cannot place is refused with a ``ConfigurationError`` instead of vanishing.
+Requests are built by ``ollama_request``: Ollama ignores request fields it
+does not know, so a field this codec cannot place is refused with a
+``ConfigurationError`` instead of vanishing. ``/api/chat`` and
+``/api/generate`` take different fields: ``OllamaProvider`` declares the chat
+ones, ``OllamaGenerateProvider`` the completion ones (both build either
+kind of request, each with its own table).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NoReturn
 
 from .._chunk import Chunk, ToolCallDelta, Usage
-from ..errors import ConfigurationError, HTTPStatusError, ProviderError
+from ..errors import HTTPStatusError, ProviderError
 from ._base import (
+    Continuation,
     Framing,
     HTTPRequest,
     ProviderConfig,
@@ -26,62 +33,42 @@ from ._base import (
     build_status_error,
     decode_error_body,
     event_object,
-    reject_params,
+    expect_list,
+    expect_str,
+    wrong_shape,
 )
-from ._messages import (
-    OPENAI_ONLY,
-    ROLES,
-    check_n,
-    content_parts,
-    dumps_arguments,
-    function_tool,
-    image_of,
-    max_output_tokens,
-    parse_tool_choice,
-    part_text,
-    response_schema,
-    stop_sequences,
-    text_of,
-    tool_call_function,
-    tool_names_by_id,
-)
+from ._fields import FieldTable
+from ._messages import dumps_arguments
+from .ollama_request import CHAT_FIELDS, GENERATE_FIELDS, ollama_body, ollama_messages
 
-__all__ = ["OllamaDecoder", "OllamaProvider", "ollama_messages", "ollama_usage"]
+__all__ = ["OllamaDecoder", "OllamaGenerateProvider", "OllamaLogprobsDecoder", "OllamaProvider",
+           "ollama_messages", "ollama_usage"]
 
 _NAME = "ollama"
 
 _FINISH = {"stop": "stop", "length": "length", "load": "other", "unload": "other"}
-
-#: Parameters that go into ``options`` under the same name.
-_OPTIONS = frozenset(
-    {
-        "temperature", "top_p", "top_k", "seed", "frequency_penalty", "presence_penalty",
-        "num_ctx", "num_keep", "num_batch", "num_gpu", "main_gpu", "num_thread",
-        "repeat_last_n", "repeat_penalty", "min_p", "typical_p", "mirostat", "mirostat_tau",
-        "mirostat_eta", "penalize_newline", "numa", "use_mmap", "use_mlock", "num_predict",
-    }
-)
-#: Top-level fields passed through, per endpoint.
-_CHAT_FIELDS = frozenset({"think", "keep_alive", "format"})
-_GENERATE_FIELDS = _CHAT_FIELDS | {"system", "template", "raw", "suffix", "context", "images"}
-_IGNORED = ("stream", "stream_options", "max_tokens", "max_completion_tokens", "stop",
-            "response_format", "tool_choice", "parallel_tool_calls", "n", "options", "tools")
 
 #: Counts and durations of the final line kept as the usage's ``raw``.
 _USAGE_KEYS = ("prompt_eval_count", "eval_count", "total_duration", "load_duration",
                "prompt_eval_duration", "eval_duration")
 
 
-
 def ollama_usage(obj: Mapping[str, Any]) -> Usage | None:
     """A ``Usage`` from the final line (``prompt_eval_count`` is omitted when 0),
-    or None when the line carries no counts at all."""
+    or None when the line carries no counts at all.
+
+    Raises:
+        ProtocolError: a count is not an integer.
+    """
     prompt = obj.get("prompt_eval_count")
     completion = obj.get("eval_count")
-    if type(prompt) is not int and type(completion) is not int:
+    for key, value in (("prompt_eval_count", prompt), ("eval_count", completion)):
+        if value is not None and type(value) is not int:
+            raise wrong_shape(_NAME, key, value, "an integer")
+    if prompt is None and completion is None:
         return None
-    prompt = prompt if type(prompt) is int else 0
-    completion = completion if type(completion) is int else 0
+    prompt = prompt or 0
+    completion = completion or 0
     return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,
@@ -90,60 +77,103 @@ def ollama_usage(obj: Mapping[str, Any]) -> Usage | None:
     )
 
 
-class OllamaDecoder:
-    """Decodes the NDJSON lines of one ``/api/chat`` or ``/api/generate`` stream."""
+def _not_text(value: Any, message: Any, key: str) -> NoReturn:
+    """The ``ProtocolError`` for a text field (``key`` of the chat ``message``,
+    or of a generate line) that is not a string."""
+    where = f"message.{key}" if message is not None else ("response" if key == "content"
+                                                           else key)
+    raise wrong_shape(_NAME, where, value, "a string")
 
-    __slots__ = ("_calls",)
+
+class OllamaDecoder:
+    """Decodes the NDJSON lines of one ``/api/chat`` or ``/api/generate`` stream.
+
+    A request that asks for log-probabilities gets ``OllamaLogprobsDecoder``,
+    so this one never looks for them.
+    """
+
+    __slots__ = ("_calls", "done")
 
     def __init__(self) -> None:
         self._calls = 0
+        #: True once the line with ``"done": true`` arrived.
+        self.done = False
 
     def feed(self, data: str, event: str = "message") -> list[Chunk]:
         obj = event_object(data, _NAME)
         if "error" in obj:
             raise self._error(obj["error"], data)
         message = obj.get("message")
-        calls: tuple[ToolCallDelta, ...] = ()
-        if type(message) is dict:
-            text = message.get("content") or None
-            reasoning = message.get("thinking") or None
+        if type(message) is dict:  # /api/chat
+            text = message.get("content")
+            reasoning = message.get("thinking")
             tcs = message.get("tool_calls")
-            if tcs:
-                calls = self._tool_calls(tcs)
+            calls = self._tool_calls(tcs) if tcs is not None else ()
+        elif message is None:  # /api/generate
+            text = obj.get("response")
+            reasoning = obj.get("thinking")
+            calls = ()
         else:
-            text = obj.get("response") or None
-            reasoning = obj.get("thinking") or None
-        if obj.get("done"):
-            native = obj.get("done_reason") or "stop"
-            finish = _FINISH.get(native, "other")
-            if finish == "stop" and self._calls:
-                finish = "tool_calls"
-            return [Chunk(text, reasoning, calls, finish, native, ollama_usage(obj), 0, obj,
-                          None, None, obj.get("model"))]
+            raise wrong_shape(_NAME, "message", message, "an object")
+        # Empty (or absent) is None; a non-empty value must be a string.
+        text = (text if type(text) is str else _not_text(text, message, "content")
+                ) if text else None
+        reasoning = (reasoning if type(reasoning) is str else _not_text(
+            reasoning, message, "thinking")) if reasoning else None
+        model = obj.get("model")
+        if type(model) is not str and model is not None:
+            raise wrong_shape(_NAME, "model", model, "a string")
+        done = obj.get("done")
+        if done:
+            return [self._final(obj, done, text, reasoning, calls, model)]
         if text is None and reasoning is None and not calls:
             return []
-        return [Chunk(text, reasoning, calls, None, None, None, 0, obj, None, None,
-                      obj.get("model"))]
+        return [Chunk(text, reasoning, calls, None, None, None, 0, obj, None, None, model)]
+
+    def continuation(self) -> Continuation:
+        """Nothing: an Ollama conversation continues from its messages alone."""
+        return {}
+
+    def _final(self, obj: dict[str, Any], done: Any, text: str | None, reasoning: str | None,
+               calls: tuple[ToolCallDelta, ...], model: str | None) -> Chunk:
+        """The chunk of the ``done`` line: finish reason and usage."""
+        if done is not True:
+            raise wrong_shape(_NAME, "done", done, "a boolean")
+        self.done = True
+        native = obj.get("done_reason")
+        if native is None or native == "":
+            native = "stop"
+        elif type(native) is not str:
+            raise wrong_shape(_NAME, "done_reason", native, "a string")
+        finish = _FINISH.get(native, "other")
+        if finish == "stop" and self._calls:
+            finish = "tool_calls"
+        return Chunk(text, reasoning, calls, finish, native, ollama_usage(obj), 0, obj, None,
+                     None, model)
 
     def _tool_calls(self, tcs: Any) -> tuple[ToolCallDelta, ...]:
         out: list[ToolCallDelta] = []
-        for call in tcs if type(tcs) is list else ():
+        for call in expect_list(tcs, _NAME, "message.tool_calls") or ():
             if type(call) is not dict:
-                continue
+                raise wrong_shape(_NAME, "message.tool_calls[]", call, "an object")
             fn = call.get("function")
             if type(fn) is not dict:
-                continue
+                raise wrong_shape(_NAME, "message.tool_calls[].function", fn, "an object")
+            name = expect_str(fn.get("name"), _NAME, "message.tool_calls[].function.name")
+            args = fn.get("arguments")
+            if args is not None and type(args) is not dict and type(args) is not str:
+                raise wrong_shape(_NAME, "message.tool_calls[].function.arguments", args,
+                                  "an object")
             # Appended in arrival order; the server's ``function.index`` is
             # per-response and absent on the first call, so it is not used.
             k = self._calls
             self._calls += 1
             cid = call.get("id")
-            out.append(ToolCallDelta(
-                k,
-                cid if cid and type(cid) is str else f"call_{k}",
-                fn.get("name"),
-                dumps_arguments(fn.get("arguments")),
-            ))
+            if cid is None or cid == "":
+                cid = f"call_{k}"
+            elif type(cid) is not str:
+                raise wrong_shape(_NAME, "message.tool_calls[].id", cid, "a string")
+            out.append(ToolCallDelta(k, cid, name, dumps_arguments(args)))
         return tuple(out)
 
     @staticmethod
@@ -158,119 +188,34 @@ class OllamaDecoder:
         )
 
 
-def _message(message: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
-    role = message["role"]
-    if role in ("system", "developer"):
-        return {"role": "system", "content": text_of(message.get("content"), _NAME)}
-    if role == "tool":
-        out: dict[str, Any] = {"role": "tool", "content": text_of(message.get("content"), _NAME)}
-        name = message.get("name")
-        cid = message.get("tool_call_id")
-        if not isinstance(name, str) and isinstance(cid, str):
-            name = names.get(cid)
-        if isinstance(name, str):
-            out["tool_name"] = name
-        return out
-    texts: list[str] = []
-    images: list[str] = []
-    for part in content_parts(message.get("content"), _NAME):
-        kind = part.get("type", "text")
-        if kind == "text":
-            texts.append(part_text(part, _NAME))
-        elif kind == "image_url":
-            image = image_of(part, _NAME)
-            if image.data is None:
-                raise ConfigurationError(
-                    f"{_NAME} takes images only inline: pass a data: URL, not {image.url!r:.60}"
-                )
-            images.append(image.data)
-        else:
-            raise ConfigurationError(f"{_NAME}: content parts of type {kind!r} are not supported")
-    out = {"role": role, "content": "\n".join(texts)}
-    if images:
-        out["images"] = images
-    calls = message.get("tool_calls")
-    if role == "assistant" and calls:
-        out["tool_calls"] = []
-        for call in calls if isinstance(calls, Sequence) else ():
-            _cid, name, args = tool_call_function(call, _NAME)
-            out["tool_calls"].append({"function": {"name": name, "arguments": args}})
-    return out
+class OllamaLogprobsDecoder(OllamaDecoder):
+    """An ``OllamaDecoder`` that also reads each line's ``logprobs`` (already
+    OpenAI-shaped entries) into ``chunk.logprobs`` as ``{"content": [...]}``."""
 
+    __slots__ = ()
 
-def ollama_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """``/api/chat`` messages from OpenAI-form messages (order kept)."""
-    for i, message in enumerate(messages):
-        if not isinstance(message, Mapping) or message.get("role") not in ROLES:
-            raise ConfigurationError(
-                f"{_NAME}: message {i} needs a role among {', '.join(sorted(ROLES))}"
-            )
-    names = tool_names_by_id(messages)
-    return [_message(m, names) for m in messages]
-
-
-def _check_tools(tools: Any) -> list[Any]:
-    if not isinstance(tools, Sequence):
-        raise ConfigurationError(f"{_NAME}: tools must be a list")
-    for tool in tools:
-        if function_tool(tool, _NAME) is None:
-            raise ConfigurationError(f"{_NAME} takes only function tools, got {tool!r:.80}")
-    return list(tools)
+    def feed(self, data: str, event: str = "message") -> list[Chunk]:
+        chunks = super().feed(data, event)
+        obj = event_object(data, _NAME) if not chunks else chunks[0].raw
+        entries = expect_list(obj.get("logprobs"), _NAME, "logprobs")
+        if not entries:
+            return chunks
+        if not chunks:
+            return [Chunk(raw=obj, model=obj.get("model"), logprobs={"content": entries})]
+        return [chunks[0]._replace(logprobs={"content": entries})]
 
 
 class OllamaProvider:
-    """The Ollama codec (``ollama/`` models), chat and completion."""
+    """The Ollama codec (``ollama/`` models) for ``chat()``: ``/api/chat``."""
 
     name: str = _NAME
     framing: Framing = "ndjson"
+    fields: FieldTable = CHAT_FIELDS
 
     def build_request(self, config: ProviderConfig, request: RequestInput) -> HTTPRequest:
-        params = dict(request.params)
-        reject_params(_NAME, params, OPENAI_ONLY)
-        chat = request.kind != "completion"
-        fields = _CHAT_FIELDS if chat else _GENERATE_FIELDS
-        unknown = sorted(k for k in params if k not in _OPTIONS and k not in fields
-                         and k not in _IGNORED)
-        if unknown:
-            raise ConfigurationError(
-                f"{_NAME} does not know the parameter(s) {', '.join(unknown)} (Ollama would "
-                "ignore them silently); model options go in options={...}"
-            )
-        check_n(params, _NAME)
-        choice = params.get("tool_choice")
-        if choice is not None and parse_tool_choice(choice, _NAME).mode != "auto":
-            raise ConfigurationError(f"{_NAME} supports only tool_choice='auto', got {choice!r}")
-        if params.get("parallel_tool_calls") is False:
-            raise ConfigurationError(f"{_NAME} cannot turn parallel tool calls off")
-
-        body: dict[str, Any] = {"model": config.model}
-        if chat:
-            body["messages"] = ollama_messages(request.messages)
-            if params.get("tools"):
-                body["tools"] = _check_tools(params["tools"])
-        else:
-            if request.prompt is None:
-                raise ConfigurationError(f"{_NAME}: a completion request needs a prompt")
-            if params.get("tools"):
-                raise ConfigurationError(f"{_NAME}: tools need a chat request, not a completion")
-            body["prompt"] = request.prompt
-        options: dict[str, Any] = dict(params.get("options") or {})
-        for key, value in params.items():
-            if key in _OPTIONS and value is not None:
-                options[key] = value
-            elif key in fields:
-                body[key] = value
-        limit = max_output_tokens(params, _NAME)
-        if limit is not None:
-            options["num_predict"] = limit
-        if params.get("stop") is not None:
-            options["stop"] = stop_sequences(params["stop"], _NAME)
-        schema = response_schema(params.get("response_format") or {"type": "text"}, _NAME)
-        if schema is not None:
-            body["format"] = dict(schema) if isinstance(schema, Mapping) else "json"
-        if options:
-            body["options"] = options
-        body["stream"] = True
+        """The request for ``request`` (``/api/generate`` for a completion);
+        ``ConfigurationError`` for a field that endpoint cannot take."""
+        body = ollama_body(config.model, request)
         headers = {"Content-Type": "application/json", "Accept": "application/x-ndjson",
                    **config.headers}
         secret: dict[str, Secret] = {}
@@ -278,10 +223,12 @@ class OllamaProvider:
             secret["Authorization"] = Secret("Bearer " + config.api_key.reveal())
         base = config.base_url.rstrip("/")
         base = base.removesuffix("/api")
-        url = base + ("/api/chat" if chat else "/api/generate")
+        url = base + ("/api/generate" if request.kind == "completion" else "/api/chat")
         return HTTPRequest("POST", url, body, headers, secret, "ndjson")
 
     def new_decoder(self, request: RequestInput) -> OllamaDecoder:
+        if request.params.get("logprobs"):
+            return OllamaLogprobsDecoder()
         return OllamaDecoder()
 
     def error_from_response(
@@ -296,3 +243,11 @@ class OllamaProvider:
             status_code, headers, body, provider=_NAME,
             provider_message=message if isinstance(message, str) else None,
         )
+
+
+class OllamaGenerateProvider(OllamaProvider):
+    """The Ollama codec for ``complete()``: ``/api/generate``, whose fields
+    (``system``, ``template``, ``raw``, ``suffix``, ``context``, ``images``)
+    differ from the chat ones."""
+
+    fields: FieldTable = GENERATE_FIELDS

@@ -269,8 +269,8 @@ def test_empty_parts_carry_nothing_but_signatures_are_kept() -> None:
     assert d.feed(json.dumps({"candidates": []})) == []
     signed = one(d, resp({"text": "", "thoughtSignature": "c2ln"}))
     assert (signed.text, signed.tool_calls, signed.finish_reason) == (None, (), None)
-    # unknown fields and odd parts never break decoding
-    c = one(d, resp("not a part", {"inlineData": {"mimeType": "image/png", "data": "AA=="}},
+    # unknown fields and parts of kinds the codec does not read never break decoding
+    c = one(d, resp({"inlineData": {"mimeType": "image/png", "data": "AA=="}},
                     {"text": "ok"}, citationMetadata={"citations": []}))
     assert c.text == "ok"
 
@@ -324,8 +324,7 @@ def test_request_url_from_base(base: str, model: str, url: str) -> None:
 
 def test_generation_config() -> None:
     body = body_of(temperature=0.1, top_p=0.8, top_k=20, max_tokens=64, stop="END", seed=7, n=2,
-                   presence_penalty=0.3, frequency_penalty=0.4, stream=True,
-                   stream_options={"include_usage": True})
+                   presence_penalty=0.3, frequency_penalty=0.4)
     assert body["generationConfig"] == {
         "temperature": 0.1, "topP": 0.8, "topK": 20, "seed": 7, "candidateCount": 2,
         "presencePenalty": 0.3, "frequencyPenalty": 0.4, "maxOutputTokens": 64,
@@ -359,7 +358,7 @@ def test_response_format() -> None:
         body_of(response_format={"type": "xml"})
 
 
-WEATHER = {"type": "function", "function": {
+WEATHER: dict[str, Any] = {"type": "function", "function": {
     "name": "get_weather", "description": "Weather now",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
                    "required": ["city"]},
@@ -369,7 +368,7 @@ WEATHER = {"type": "function", "function": {
 def test_tools_become_function_declarations() -> None:
     empty = {"type": "function", "function": {"name": "now", "parameters": {
         "type": "object", "properties": {}}}}
-    native = {"googleSearch": {}}
+    native: dict[str, Any] = {"googleSearch": {}}
     body = body_of(tools=[WEATHER, empty, native])
     assert body["tools"] == [
         {"functionDeclarations": [
@@ -400,8 +399,9 @@ def test_tool_choice(choice: Any, config: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     "params",
-    [{"logprobs": True}, {"top_logprobs": 3}, {"logit_bias": {"1": 1}},
-     {"functions": []}, {"parallel_tool_calls": False}, {"tool_choice": "often"}],
+    [{"top_logprobs": 3}, {"logit_bias": {"1": 1}}, {"functions": []},
+     {"parallel_tool_calls": False}, {"tool_choice": "often"}, {"stream_options": {}},
+     {"stream": True}, {"modalities": ["text", "audio"]}],
 )
 def test_unsupported_params_are_refused(params: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError):

@@ -152,9 +152,9 @@ def test_tool_calls_are_appended_never_replaced() -> None:
     assert lim.finish_reason == "length"
 
 
-def test_odd_tool_call_entries_are_skipped() -> None:
+def test_a_tool_call_without_arguments_has_an_empty_object() -> None:
     d = OllamaDecoder()
-    assert d.feed(json.dumps(chat(tool_calls=["x", {"function": None}]))) == []
+    assert d.feed(json.dumps(chat(tool_calls=[]))) == []
     (c,) = d.feed(json.dumps(chat(tool_calls=[{"function": {"name": "f"}}])))
     assert c.tool_calls == (ToolCallDelta(0, "call_0", "f", "{}"),)
 
@@ -262,13 +262,13 @@ def test_options_and_passthrough() -> None:
     body = body_of(temperature=0.3, top_p=0.9, top_k=30, max_completion_tokens=50,
                    stop="END", seed=3, num_ctx=8192, options={"repeat_penalty": 1.1},
                    think=True, keep_alive="5m", tools=[WEATHER], tool_choice="auto",
-                   stream=False, stream_options={"include_usage": True}, n=1)
+                   parallel_tool_calls=True)
     assert body["options"] == {"repeat_penalty": 1.1, "temperature": 0.3, "top_p": 0.9,
                                "top_k": 30, "num_predict": 50, "stop": ["END"], "seed": 3,
                                "num_ctx": 8192}
     assert (body["think"], body["keep_alive"], body["stream"]) == (True, "5m", True)
     assert body["tools"] == [WEATHER]
-    assert "tool_choice" not in body and "n" not in body
+    assert "tool_choice" not in body and "parallel_tool_calls" not in body
 
 
 def test_response_format() -> None:
@@ -286,8 +286,9 @@ def test_response_format() -> None:
     "params",
     [
         {"n": 2},
-        {"logprobs": True},
-        {"top_logprobs": 1},
+        {"n": 1},
+        {"stream_options": {"include_usage": True}},
+        {"stream": False},
         {"logit_bias": {"1": 1}},
         {"tool_choice": "required"},
         {"tool_choice": "none"},
