@@ -29,7 +29,8 @@ from typing import Any, Literal
 
 from ..errors import ConfigurationError
 
-__all__ = ["PASSED", "Field", "FieldTable", "check_fields", "implied", "refused", "translated"]
+__all__ = ["PASSED", "Field", "FieldTable", "check_fields", "implied", "refused", "translated",
+           "without_implied"]
 
 Action = Literal["translated", "passed", "implied", "refused"]
 
@@ -42,14 +43,17 @@ class Field:
         action: ``translated``, ``passed``, ``implied`` or ``refused``.
         to: for ``translated``, where the value lands in the request body (a
             dotted path; the tests check it is there).
-        note: for ``refused``, what to use instead; for ``implied``, the one
-            value accepted and why (the codec checks the value itself); for
-            ``translated``, an optional word on how.
+        note: for ``refused``, what to use instead; for ``implied``, why
+            other values cannot be honoured; for ``translated``, an optional
+            word on how.
+        value: for ``implied``, the one value accepted.
     """
 
     action: Action
     to: str = ""
     note: str = ""
+    #: for ``implied``, the one value accepted
+    value: Any = None
 
 
 FieldTable = Mapping[str, Field]
@@ -63,10 +67,10 @@ def translated(to: str, note: str = "") -> Field:
     return Field("translated", to, note)
 
 
-def implied(note: str) -> Field:
-    """The field is accepted with the value ``note`` names (checked by the
-    codec) and not sent: the provider does that anyway."""
-    return Field("implied", "", note)
+def implied(value: Any, why: str) -> Field:
+    """The field is accepted only as ``value`` (what the provider does anyway)
+    and not sent; ``why`` says why another value cannot be honoured."""
+    return Field("implied", "", why, value)
 
 
 def refused(instead: str) -> Field:
@@ -74,12 +78,20 @@ def refused(instead: str) -> Field:
     return Field("refused", "", instead)
 
 
-def check_fields(provider: str, params: Iterable[str], table: FieldTable) -> None:
+def check_fields(provider: str, params: Iterable[str] | Mapping[str, Any],
+                 table: FieldTable) -> None:
     """Raise one ``ConfigurationError`` naming every field of ``params`` that
-    ``table`` refuses or does not know, with the provider and the fix."""
+    ``table`` refuses or does not know, with the provider and the fix; given a
+    mapping, also every implied field with another value than its one."""
     problems = []
     for name in params:
         rule = table.get(name)
+        if rule is not None and rule.action == "implied" and isinstance(params, Mapping):
+            value = params[name]
+            if type(value) is not type(rule.value) or value != rule.value:
+                problems.append(f"{provider} takes the request field {name!r} only as "
+                                f"{rule.value!r} (got {value!r:.40}): {rule.note}")
+            continue
         if rule is None:
             problems.append(
                 f"{provider} does not take the request field {name!r} (the library does not "
@@ -90,6 +102,12 @@ def check_fields(provider: str, params: Iterable[str], table: FieldTable) -> Non
             problems.append(f"{provider} cannot take the request field {name!r}: {rule.note}")
     if problems:
         raise ConfigurationError("; ".join(problems))
+
+
+def without_implied(params: Mapping[str, Any], table: FieldTable) -> dict[str, Any]:
+    """``params`` without its implied fields (checked already: not to be sent)."""
+    return {k: v for k, v in params.items()
+            if (rule := table.get(k)) is None or rule.action != "implied"}
 
 
 def dig(body: Mapping[str, Any], path: str) -> Any:

@@ -19,7 +19,15 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from ._base import RequestInput
-from ._fields import PASSED, FieldTable, check_fields, refused, translated
+from ._fields import (
+    PASSED,
+    FieldTable,
+    check_fields,
+    implied,
+    refused,
+    translated,
+    without_implied,
+)
 from ._messages import (
     function_tool,
     max_output_tokens,
@@ -51,6 +59,8 @@ _TEXT_ONLY = "Claude answers in text only through the Messages API; leave it out
 
 #: Every request field the codec takes, and what it does with it.
 FIELDS: FieldTable = {
+    "n": implied(1, "the Messages API gives one answer per request; start one stream per "
+                    "answer"),
     # OpenAI Chat Completions fields, translated
     "max_tokens": translated("max_tokens"),
     "max_completion_tokens": translated("max_tokens"),
@@ -262,20 +272,11 @@ def _check_fields(params: Mapping[str, Any]) -> None:
     problems: list[str] = []
     for name in params:
         try:
-            check_fields(_NAME, (name,), FIELDS)
+            check_fields(_NAME, {name: params[name]}, FIELDS)
         except ConfigurationError as exc:
             problems.append(str(exc))
     if problems:
         raise ConfigurationError("; ".join(problems))
-
-
-def _check_n(n: Any) -> None:
-    """``n`` is not a table field: 1 is what every stream gives anyway."""
-    if n is not None and (type(n) is not int or n != 1):
-        raise ConfigurationError(
-            f"{_NAME} cannot take the request field 'n' other than 1 (got {n!r:.40}): the "
-            "Messages API gives one answer per request; leave n out, or start one stream "
-            "per answer")
 
 
 def _check_service_tier(params: Mapping[str, Any]) -> None:
@@ -291,8 +292,8 @@ def anthropic_body(model: str, request: RequestInput) -> dict[str, Any]:
     field refused or unknown, or a value the API would refuse)."""
     params = dict(request.params)
     params.pop("stream", None)  # the codec always streams (api.py refuses stream=False)
-    _check_n(params.pop("n", None))
     _check_fields(params)
+    params = without_implied(params, FIELDS)
     system, messages = anthropic_messages(request_messages(request, _NAME))
     body: dict[str, Any] = {"model": model, "messages": messages}
     _put_limits(body, params)

@@ -30,7 +30,15 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from ._base import RequestInput
-from ._fields import PASSED, FieldTable, check_fields, refused, translated
+from ._fields import (
+    PASSED,
+    FieldTable,
+    check_fields,
+    implied,
+    refused,
+    translated,
+    without_implied,
+)
 from ._messages import (
     function_tool,
     max_output_tokens,
@@ -90,8 +98,7 @@ FIELDS: FieldTable = {
                          "or set max_tokens"),
     "prompt_cache_key": refused("use cachedContent='cachedContents/...' (Gemini's context "
                                 "caching)"),
-    "parallel_tool_calls": refused("Gemini cannot turn parallel function calls off; leave "
-                                   "it out (True, what Gemini does anyway, is accepted)"),
+    "parallel_tool_calls": implied(True, "Gemini cannot turn parallel function calls off"),
     "functions": refused("use tools=[{'type': 'function', 'function': {...}}]"),
     "function_call": refused("use tool_choice"),
     "stream_options": refused("Gemini always sends usage; leave stream_options out"),
@@ -253,11 +260,10 @@ def gemini_body(model: str, request: RequestInput) -> dict[str, Any]:
     A field given as None counts as not given, and ``parallel_tool_calls=True``
     asks for what Gemini does anyway, so it is left out.
     """
-    params = {k: v for k, v in request.params.items() if v is not None}
-    if params.get("parallel_tool_calls") is True:
-        del params["parallel_tool_calls"]
+    params = {k: v for k, v in sorted(request.params.items()) if v is not None}
     # In name order: the same field is named whatever order the fields came in.
-    check_fields(_NAME, sorted(params), FIELDS)
+    check_fields(_NAME, params, FIELDS)
+    params = without_implied(params, FIELDS)
     instruction, contents = gemini_contents(request_messages(request, _NAME))
     body: dict[str, Any] = {"contents": contents}
     if instruction is not None:

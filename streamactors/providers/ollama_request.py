@@ -22,7 +22,16 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from ._base import RequestInput
-from ._fields import PASSED, Field, FieldTable, check_fields, refused, translated
+from ._fields import (
+    PASSED,
+    Field,
+    FieldTable,
+    check_fields,
+    implied,
+    refused,
+    translated,
+    without_implied,
+)
 from ._messages import (
     ROLES,
     content_parts,
@@ -82,8 +91,7 @@ _COMMON: dict[str, Field] = {
                          "or set max_tokens"),
     "prompt_cache_key": refused("Ollama caches the prompt of a loaded model by itself "
                                 "(keep_alive keeps it loaded); leave it out"),
-    "n": refused("Ollama gives one answer per request; leave n out and start one stream per "
-                 "answer"),
+    "n": implied(1, "Ollama gives one answer per request; start one stream per answer"),
     "functions": refused("use tools=[{'type': 'function', 'function': {...}}]"),
     "function_call": refused("use tools; Ollama cannot force a function call"),
     "stream_options": refused("Ollama always sends usage (on its last line); leave "
@@ -98,8 +106,7 @@ CHAT_FIELDS: FieldTable = {
     **_COMMON,
     "tools": PASSED,
     "tool_choice": translated("tools", "'auto' only: Ollama's one behaviour when it has tools"),
-    "parallel_tool_calls": refused("Ollama cannot turn parallel tool calls off; leave it out "
-                                   "(True, what Ollama does anyway, is accepted)"),
+    "parallel_tool_calls": implied(True, "Ollama cannot turn parallel tool calls off"),
     "system": refused("in chat(), give a system message instead; system= is for complete()"),
     "images": refused("in chat(), put image_url parts in a message; images= is for "
                       "complete()"),
@@ -244,12 +251,11 @@ def ollama_body(model: str, request: RequestInput) -> dict[str, Any]:
     asks for what Ollama does anyway, so it is left out.
     """
     chat = request.kind != "completion"
-    params = {k: v for k, v in request.params.items() if v is not None}
-    if params.get("parallel_tool_calls") is True:
-        del params["parallel_tool_calls"]
+    params = {k: v for k, v in sorted(request.params.items()) if v is not None}
     table = CHAT_FIELDS if chat else GENERATE_FIELDS
     # In name order: the same field is named whatever order the fields came in.
-    check_fields(_NAME, sorted(params), table)
+    check_fields(_NAME, params, table)
+    params = without_implied(params, table)
     body: dict[str, Any] = {"model": model}
     if chat:
         body["messages"] = ollama_messages(request.messages)

@@ -55,7 +55,7 @@ def _cell(rule: Field | None) -> str:
     if rule.action == "refused":
         return "refused"
     if rule.action == "implied":
-        return "implied"
+        return f"only `{rule.value!r}`"
     return f"→ `{rule.to}`"
 
 
@@ -87,7 +87,8 @@ ROWS = [(title, model, kind, options, name, rule)
 
 
 def test_every_field_has_a_sample() -> None:
-    missing = sorted({name for *_, name, rule in ROWS if rule.action != "refused"} - set(SAMPLES))
+    missing = sorted({name for *_, name, rule in ROWS
+                      if rule.action in ("passed", "translated")} - set(SAMPLES))
     assert not missing, f"add samples for {missing} to tests/providers/_field_samples.py"
 
 
@@ -116,7 +117,7 @@ def _send(server: LoopbackServer, model: str, kind: str, options: dict[str, Any]
                          ids=[f"{r[0]}-{r[4]}" for r in ROWS])
 def test_field(server: LoopbackServer, title: str, model: str, kind: str,
                options: dict[str, Any], name: str, rule: Field) -> None:
-    value = SAMPLES.get(name, "x")
+    value = rule.value if rule.action == "implied" else SAMPLES.get(name, "x")
     params = {**CONTEXT.get(name, {}), name: value}
     if rule.action == "refused":
         with pytest.raises(sa.ConfigurationError) as caught:
@@ -135,6 +136,21 @@ def test_field(server: LoopbackServer, title: str, model: str, kind: str,
             pytest.fail(f"{title}: {name} should be translated to {rule.to}; body: {body}")
         assert name not in body or rule.to.split(".")[0] == name, (
             f"{title}: {name} was translated but also passed as it is")
+
+
+IMPLIED = [(title, model, kind, options, name, rule) for title, model, kind, options, name, rule
+           in ROWS if rule.action == "implied"]
+
+
+@pytest.mark.parametrize(("title", "model", "kind", "options", "name", "rule"), IMPLIED,
+                         ids=[f"{r[0]}-{r[4]}" for r in IMPLIED])
+def test_an_implied_field_takes_only_its_value(
+        server: LoopbackServer, title: str, model: str, kind: str,
+        options: dict[str, Any], name: str, rule: Field) -> None:
+    other = 2 if isinstance(rule.value, int) and not isinstance(rule.value, bool) else False
+    with pytest.raises(sa.ConfigurationError) as caught:
+        _send(server, model, kind, options, {**CONTEXT.get(name, {}), name: other})
+    assert repr(name) in str(caught.value) and rule.note in str(caught.value)
 
 
 @pytest.mark.parametrize(("title", "model", "kind", "options"), COLUMNS,

@@ -286,7 +286,7 @@ def test_response_format() -> None:
     "params",
     [
         {"n": 2},
-        {"n": 1},
+        {"n": True},
         {"stream_options": {"include_usage": True}},
         {"stream": False},
         {"logit_bias": {"1": 1}},

@@ -72,7 +72,7 @@ def test_either_provider_builds_either_kind_with_its_endpoints_table() -> None:
         ("web_search_options", {}, "search tool"),
         ("verbosity", "low", "max_tokens"),
         ("prompt_cache_key", "k", "keep_alive"),
-        ("n", 1, "one stream per answer"),
+        ("n", 2, "one stream per answer"),
         ("functions", [WEATHER["function"]], "tools=[{'type': 'function'"),
         ("function_call", "auto", "use tools"),
         ("stream_options", {"include_usage": True}, "always sends usage"),
