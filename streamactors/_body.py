@@ -143,7 +143,9 @@ class Body:
         socket goes back to blocking in ``restore_blocking``.
         """
         sock = self._socket()
-        if sock is None:
+        if sock is None or self._inflate is not None:
+            # A compressed body stays on its own thread: one read can inflate
+            # to megabytes of events, too much for one turn of the reader.
             return None
         self._timeout = sock.gettimeout()
         sock.setblocking(False)
@@ -273,9 +275,11 @@ def _open_body(raw: Any) -> tuple[Any, Dechunker | None, int | None]:
     """
     fp = getattr(raw, "_fp", None)
     file = getattr(fp, "fp", None)
-    if file is None or not hasattr(file, "read1") or getattr(fp, "chunk_left", None) is not None:
+    if file is None or not hasattr(file, "read1"):
         return None, None, None
     if getattr(fp, "chunked", False):
+        if getattr(fp, "chunk_left", None) is not None:
+            return None, None, None  # http.client already began the chunks
         return file, Dechunker(), None
     length = getattr(fp, "length", None)
     if isinstance(length, int):

@@ -11,6 +11,7 @@ nothing prints a traceback.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import weakref
@@ -28,6 +29,21 @@ _streams: set[StreamHandle] = set()
 _actors: weakref.WeakSet[_Mailbox] = weakref.WeakSet()
 _hooked = False
 _EXIT_GRACE = 2.0
+
+
+def _after_fork_in_child() -> None:
+    """A forked child runs none of the parent's streams or actors: forget
+    them (cancelling them at the child's exit would shut down sockets the
+    parent still reads), and take a fresh lock (another thread may have held
+    this one at the fork)."""
+    global _lock, _streams, _actors
+    _lock = threading.Lock()
+    _streams = set()
+    _actors = weakref.WeakSet()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _hook() -> None:

@@ -88,7 +88,10 @@ class PutSink:
                 for c in chunks:
                     put(Data(handle, c))
                 return
+            token = handle._token
             for c in chunks:
+                if token.cancelled:  # not one chunk more once cancelled
+                    raise cancelled_error(handle)
                 self._put_waiting(Data(handle, c), handle, give_up_on_cancel=True)
         except BaseException as exc:
             if c is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -129,6 +130,17 @@ class _Scheduler:
 
 
 _scheduler = _Scheduler()
+
+
+def _after_fork_in_child() -> None:
+    # The parent's deadline thread does not exist here and may have held the
+    # lock at the fork; the deadlines it kept belong to the parent's streams.
+    global _scheduler
+    _scheduler = _Scheduler()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def schedule(delay: float, fn: Callable[[], None]) -> None:

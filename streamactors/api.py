@@ -456,6 +456,15 @@ _default: Client | None = None
 _default_lock = threading.Lock()
 
 
+def _after_fork_in_child() -> None:
+    global _default_lock
+    _default_lock = threading.Lock()  # another thread may have held it at the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def default_client() -> Client:
     """The process-wide ``Client`` behind the module-level functions (made on
     first use, again after ``close()``)."""

@@ -343,3 +343,26 @@ def test_wait_from_a_callable_target_is_an_error_not_a_deadlock(
     assert caught and "own delivery" in str(caught[0])
     assert finished == [result]
     assert not stream_threads() or wait_until(lambda: not stream_threads(), 1.0)
+
+
+def test_no_chunk_reaches_a_bounded_queue_after_cancel(server: LoopbackServer) -> None:
+    """A consumer making room after cancel() returned True sees at most what
+    was already queued (and the one put in flight), then the Error: the rest
+    of the batch being delivered is not pushed through."""
+    import queue
+
+    server.script = Script(tokens=[f" w{i}" for i in range(3000)])  # unpaced: big batches
+    q: queue.Queue[Message] = queue.Queue(maxsize=8)
+    with make_client(server) as client:
+        handle = client.chat(MODEL, MESSAGES, stream_to=q)
+        for _ in range(20):
+            q.get(timeout=5)
+        assert handle.cancel() is True
+        after = 0
+        while True:
+            m = q.get(timeout=5)
+            if not isinstance(m, Data):
+                break
+            after += 1
+        assert isinstance(m, Error) and isinstance(m.error, StreamCancelled)
+        assert after <= 8 + 1, f"{after} chunks arrived after cancel() returned True"
