@@ -38,7 +38,7 @@ import logging
 import socket
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from time import monotonic, perf_counter
 from typing import Any
@@ -48,6 +48,7 @@ from ._cancel import CancelToken
 from ._chunk import Chunk
 from ._handle import StreamHandle
 from ._messages import Error, Finish
+from ._pipeline import Pipeline
 from ._reactor import Reactor
 from ._registry import register_stream, unregister_stream
 from ._retry import backoff, should_retry
@@ -67,9 +68,7 @@ from .errors import (
     StreamError,
 )
 from .metrics import stream_ended
-from .ndjson import NDJSONDecoder
-from .providers import HTTPRequest, Provider, ProviderConfig, RequestInput, StreamDecoder
-from .sse import SSEDecoder
+from .providers import HTTPRequest, Provider, ProviderConfig, RequestInput
 
 __all__ = ["Plan", "Worker"]
 
@@ -126,7 +125,7 @@ class Worker:
         self._max_retries = max_retries
         self._max_event_bytes = max_event_bytes
         self._acc = Accumulator(self._config.provider, self._config.model)
-        self._pipeline: _Pipeline | None = None
+        self._pipeline: Pipeline | None = None
         self._t0 = 0.0
         self._first_at: float | None = None
         #: monotonic time of the last content (or of the current attempt's start)
@@ -341,7 +340,7 @@ class Worker:
             raise ProtocolError(f"expected an event stream, got {ctype}", payload=body)
 
     def _read(self, response: Response, token: CancelToken) -> None:
-        pipe = self._pipeline = _Pipeline(
+        pipe = self._pipeline = Pipeline(
             self._provider.new_decoder(self._request), self._http.framing == "sse",
             self._max_event_bytes, self._deliver)
         body = response.body
@@ -369,7 +368,7 @@ class Worker:
             body.finish_within(_END_GRACE)
         self._check_complete()
 
-    def _read_here(self, body: Body, pipe: _Pipeline, token: CancelToken) -> None:
+    def _read_here(self, body: Body, pipe: Pipeline, token: CancelToken) -> None:
         """Read the body on this thread."""
         read, push, decoder = body.read, pipe.push, pipe.decoder
         while True:
@@ -383,7 +382,7 @@ class Worker:
                 return
 
     def _read_by(self, reactor: Reactor, sock: socket.socket, buffered: bytes, body: Body,
-                 pipe: _Pipeline, token: CancelToken) -> bool:
+                 pipe: Pipeline, token: CancelToken) -> bool:
         """Let the reactor read the body; False if it handed the stream back."""
         feed_raw, inflate_more, push, decoder = (body.feed_raw, body.inflate_more, pipe.push,
                                                  pipe.decoder)
@@ -432,76 +431,6 @@ class Worker:
             raise
         for c in batch:
             add(c)
-
-
-class _Pipeline:
-    """One stream's sans-I/O pipeline: framing (SSE or NDJSON) -> codec ->
-    ``deliver`` (which folds into the accumulator), one batch per read."""
-
-    __slots__ = ("_deliver", "_feed", "_feed_data", "_frame", "_framer", "_sse", "decoder")
-
-    def __init__(self, decoder: StreamDecoder, sse: bool, max_event_bytes: int,
-                 deliver: Callable[[list[Chunk]], None]) -> None:
-        self.decoder = decoder
-        self._feed = decoder.feed
-        self._sse = sse
-        framer: SSEDecoder | NDJSONDecoder = (
-            SSEDecoder(max_event_bytes) if sse else NDJSONDecoder(max_event_bytes))
-        self._framer = framer
-        self._frame = framer.feed
-        # A paced stream's read is one whole ``data:`` event: its data goes
-        # straight to the codec, with no event object in between.
-        self._feed_data = framer._feed_data if isinstance(framer, SSEDecoder) else None
-        self._deliver = deliver
-
-    def push(self, payload: bytes) -> None:
-        """Frame, decode and deliver the payload of one read."""
-        if self._feed_data is not None:
-            text = self._feed_data(payload)
-            if text is not None:
-                batch = self._feed(text, "message")
-                if batch:
-                    self._deliver(batch)
-                return
-        events = self._frame(payload)
-        if events:
-            self._decode(events)
-
-    def close(self) -> None:
-        """The end of the body: decode what the framer still held."""
-        tail = self._framer.close()
-        if tail:
-            self._decode(tail)
-
-    def _decode(self, events: list[Any]) -> None:
-        feed = self._feed
-        if self._sse and len(events) == 1:  # a paced stream: one event per read
-            ev = events[0]
-            batch: list[Chunk] = feed(ev.data, ev.event)
-        else:
-            batch = []
-            try:
-                self._decode_all(events, batch)
-            except BaseException:
-                if batch:  # what was decoded before the failure goes first
-                    self._deliver(batch)
-                raise
-        if batch:
-            self._deliver(batch)
-
-    def _decode_all(self, events: list[Any], batch: list[Chunk]) -> None:
-        # Nothing after the end marker belongs to the answer.
-        feed, extend, decoder = self._feed, batch.extend, self.decoder
-        if self._sse:
-            for ev in events:
-                extend(feed(ev.data, ev.event))
-                if decoder.done:
-                    return
-        else:
-            for line in events:
-                extend(feed(line))
-                if decoder.done:
-                    return
 
 
 def _has_output(batch: list[Chunk]) -> bool:
