@@ -12,18 +12,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streamactors.errors import ProtocolError, ProviderError
-from streamactors.ndjson import NDJSONDecoder
 from streamactors.providers import RequestInput, StreamDecoder, resolve
-from streamactors.sse import SSEDecoder
 
 from .._data import RECORDED
+from .._mutate import paths, recorded_events, replace
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -43,23 +41,6 @@ CODECS: dict[str, tuple[str, str | None]] = {
 }
 
 
-def _events(path: Path) -> list[tuple[str, Any]]:
-    """(event name, decoded JSON) of every event of a recorded stream."""
-    body = path.read_bytes()
-    out: list[tuple[str, Any]] = []
-    if path.suffix == ".ndjson":
-        for line in NDJSONDecoder().feed(body) + NDJSONDecoder().close():
-            out.append(("message", json.loads(line)))
-        return out
-    decoder = SSEDecoder()
-    for ev in decoder.feed(body) + decoder.close():
-        try:
-            out.append((ev.event, json.loads(ev.data)))
-        except ValueError:
-            out.append((ev.event, ev.data))  # [DONE]
-    return out
-
-
 STREAMS = [(folder, p) for folder in CODECS for p in sorted((RECORDED / folder).iterdir())
            if p.suffix in (".sse", ".ndjson")]
 
@@ -73,29 +54,6 @@ odd_values = st.one_of(
 )
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every path to a value inside ``value`` (dict keys and list indexes)."""
-    out = [prefix]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-def _replace(value: Any, path: tuple[Any, ...], new: Any) -> Any:
-    if not path:
-        return new
-    head, rest = path[0], path[1:]
-    if isinstance(value, dict):
-        return {**value, head: _replace(value[head], rest, new)}
-    copy = list(value)
-    copy[head] = _replace(value[head], rest, new)
-    return copy
-
-
 def _decoder(folder: str) -> StreamDecoder:
     model, api = CODECS[folder]
     provider, _ = resolve(model, base_url="http://127.0.0.1:9/v1", api_key="sk-fuzz", api=api)
@@ -106,13 +64,13 @@ def _decoder(folder: str) -> StreamDecoder:
 @FUZZ
 @given(data=st.data())
 def test_wrong_shape_is_a_typed_error(folder: str, path: Path, data: st.DataObject) -> None:
-    events = _events(path)
+    events = recorded_events(path)
     mutated = list(events)
     for _ in range(data.draw(st.integers(1, 3))):
         i = data.draw(st.integers(0, len(mutated) - 1))
         name, value = mutated[i]
-        where = data.draw(st.sampled_from(_paths(value)))
-        mutated[i] = (name, _replace(value, where, data.draw(odd_values)))
+        where = data.draw(st.sampled_from(paths(value)))
+        mutated[i] = (name, replace(value, where, data.draw(odd_values)))
     decoder = _decoder(folder)
     for name, value in mutated:
         text = value if isinstance(value, str) and value.startswith("[DONE]") else json.dumps(value)

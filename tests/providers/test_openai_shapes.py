@@ -27,6 +27,7 @@ from streamactors.providers.openai_responses import OpenAIResponsesDecoder
 from streamactors.sse import SSEDecoder
 
 from .._data import RECORDED
+from .._mutate import paths, replace
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -54,28 +55,6 @@ def _events(path: Path) -> list[tuple[str, Any]]:
         except ValueError:
             out.append((ev.event, ev.data))  # [DONE]
     return out
-
-
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-def _replace(value: Any, path: tuple[Any, ...], new: Any) -> Any:
-    if not path:
-        return new
-    head, rest = path[0], path[1:]
-    if isinstance(value, dict):
-        return {**value, head: _replace(value[head], rest, new)}
-    copy = list(value)
-    copy[head] = _replace(value[head], rest, new)
-    return copy
 
 
 def _decoder(folder: str) -> StreamDecoder:
@@ -112,8 +91,8 @@ def test_wrong_shapes_never_crash_past_the_codec(folder: str, path: Path,
     for _ in range(data.draw(st.integers(1, 3))):
         i = data.draw(st.integers(0, len(events) - 1))
         name, value = events[i]
-        where = data.draw(st.sampled_from(_paths(value)))
-        events[i] = (name, _replace(value, where, data.draw(odd_values)))
+        where = data.draw(st.sampled_from(paths(value)))
+        events[i] = (name, replace(value, where, data.draw(odd_values)))
     _run(_decoder(folder), events)
 
 
