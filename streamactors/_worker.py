@@ -193,9 +193,8 @@ class Worker:
             duration=end - self._t0,
             retries=self._retries,
             route=handle.route,
+            continuation=self._continuation(),
         )
-        if self._pipeline is not None:
-            result = result.model_copy(update={"continuation": self._continuation()})
         config = self._config  # metrics record + estimated usage; never raises
         result = stream_ended(handle, f"{config.provider}/{config.model}", config.provider,
                               self._request, result, error)
@@ -218,8 +217,11 @@ class Worker:
             handle._finish(result if error is None else None, error)
             unregister_stream(handle)
 
-    def _continuation(self) -> dict[str, Any]:
-        assert self._pipeline is not None
+    def _continuation(self) -> dict[str, Any] | None:
+        """What the codec says the provider needs back next turn (None if no
+        body was read)."""
+        if self._pipeline is None:
+            return None
         try:
             return dict(self._pipeline.decoder.continuation())
         except Exception:  # what to send back next turn must not break this one
@@ -356,11 +358,11 @@ class Worker:
             assert reactor is not None
             sock, buffered = handoff
             try:
-                if not self._read_by(reactor, sock, buffered, body, pipe, token):
-                    body.restore_blocking(sock)  # handed back: go on here
-                    self._read_here(body, pipe, token)
+                read_all = self._read_by(reactor, sock, buffered, body, pipe, token)
             finally:
                 body.restore_blocking(sock)
+            if not read_all:  # handed back by the reactor: read the rest here
+                self._read_here(body, pipe, token)
         pipe.close()
         if pipe.decoder.done and not body.finished:
             # The end marker came: end now; the rest of the framing may follow
