@@ -90,45 +90,69 @@ class Dechunker:
         return out[0] if len(out) == 1 else b"".join(out)
 
     def _run(self, buf: bytes, out: list[bytes]) -> int:
-        """Decode ``buf`` from its start; return how much of it was used."""
+        """Decode ``buf`` from its start; return how much of it was used.
+
+        The hot loop (one pass per chunk of an unpaced stream): data, then
+        its CRLF, then the next size line, with locals only; a line's
+        unusual forms (extensions, blanks, trailers) go through ``_line``.
+        """
         pos, n = 0, len(buf)
-        while pos < n and self._state != self._DONE:
-            if self._state == self._DATA:
-                take = min(n - pos, self._left)
-                out.append(buf[pos : pos + take])
-                pos += take
-                self._left -= take
-                if not self._left:
-                    self._state = self._CRLF
-                continue
-            line_end = self._line_end(buf, pos)
-            if line_end < 0:
-                break
-            self._line(buf[pos:line_end])
-            pos = line_end + 2
+        state, left = self._state, self._left
+        find, append = buf.find, out.append
+        try:
+            while pos < n:
+                if state == 1:  # data
+                    take = n - pos if n - pos < left else left
+                    append(buf[pos : pos + take])
+                    pos += take
+                    left -= take
+                    if not left:
+                        state = 2
+                    continue
+                if state == 2:  # the CRLF after data
+                    if buf[pos : pos + 2] == b"\r\n":
+                        pos += 2
+                        state = 0
+                        continue
+                    if n - pos == 1 and buf[pos] == 13:
+                        break  # its LF is in the next read
+                    raise _malformed("chunk data longer than its size", buf[pos : pos + 20])
+                end = find(b"\r\n", pos, pos + _MAX_LINE + 2)
+                if end < 0:
+                    self._incomplete_line(buf, pos)
+                    break
+                line = buf[pos:end]
+                pos = end + 2
+                if state == 0 and line and not line.strip(_HEX) and len(line) <= _MAX_SIZE_DIGITS:
+                    left = int(line, 16)  # the plain form of a size line
+                    state = 1 if left else 3
+                    continue
+                self._state, self._left = state, left
+                self._line(line)
+                state, left = self._state, self._left
+                if state == 4:
+                    break
+        finally:
+            self._state, self._left = state, left
         return pos
 
-    def _line_end(self, buf: bytes, pos: int) -> int:
-        """Where the CRLF ending the line at ``pos`` starts, or -1 for more."""
-        end = buf.find(b"\n", pos, pos + _MAX_LINE + 1)
-        if end < 0:
-            if len(buf) - pos > _MAX_LINE:
-                raise _malformed("line too long", buf[pos:])
-            return -1
-        if end == pos or buf[end - 1] != 13:
-            raise _malformed("line not ended by CRLF", buf[pos:end + 1])
-        return end - 1
+    def _incomplete_line(self, buf: bytes, pos: int) -> None:
+        """No CRLF yet after ``pos``: fine, unless the line is already too long
+        or ended by a bare LF."""
+        rest = buf[pos:]
+        if b"\n" in rest:
+            raise _malformed("line not ended by CRLF", rest)
+        if len(rest) > _MAX_LINE:
+            raise _malformed("line too long", rest)
 
     def _line(self, line: bytes) -> None:
+        if b"\n" in line or b"\r" in line:
+            raise _malformed("line not ended by CRLF", line)
         state = self._state
         if state == self._SIZE:
             size = _chunk_size(line)
             self._left = size
             self._state = self._DATA if size else self._TRAILER
-        elif state == self._CRLF:
-            if line:
-                raise _malformed("chunk data longer than its size", line)
-            self._state = self._SIZE
         elif not line:  # the blank line that ends the trailers
             self._state = self._DONE
         else:
