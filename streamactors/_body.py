@@ -14,7 +14,9 @@ Theory of operation
 * A compressed body (a server that compresses although we asked for
   ``identity``) is inflated at most ``_READ_SIZE`` bytes at a time: what a
   read inflates to goes to the framer and the target piece by piece, so the
-  event size limit and a bounded target hold however much it inflates.
+  event size limit and a bounded target hold however much it inflates. It is
+  always read by its own worker thread, never by the shared reactor: one
+  read can inflate to megabytes of events.
 * The connection goes back to the pool only when the body was read to its
   end, nothing unread follows it and the stream was not cancelled; on any
   failure or cancel it is closed.
@@ -167,23 +169,14 @@ class Body:
 
     def feed_raw(self, data: bytes) -> bytes:
         """Payload from bytes the reactor read off the socket (b"" means EOF);
-        sets ``finished`` at the end of the body. A compressed body gives its
-        first inflated piece; ``inflate_more()`` gives the rest.
+        sets ``finished`` at the end of the body. (Never compressed: see
+        ``nonblocking_socket``.)
 
         Raises:
             StreamConnectionError: EOF before the end of a framed body.
-            ProtocolError: malformed framing or compression.
+            ProtocolError: malformed framing.
         """
-        payload = self._frame(data)
-        if self._inflate is not None:
-            payload = self._inflate_some(payload)
-        return payload
-
-    def inflate_more(self) -> bytes:
-        """The next inflated piece of what was already read (b"": none)."""
-        if self._inflate is None or not self._inflate.unconsumed_tail:
-            return b""
-        return self._inflate_some(b"")
+        return self._frame(data)
 
     # -- framing and compression ---------------------------------------------------
 

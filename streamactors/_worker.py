@@ -385,16 +385,16 @@ class Worker:
 
     def _read_by(self, reactor: Reactor, sock: socket.socket, buffered: bytes, body: Body,
                  pipe: Pipeline, token: CancelToken) -> bool:
-        """Let the reactor read the body; False if it handed the stream back."""
-        feed_raw, inflate_more, push, decoder = (body.feed_raw, body.inflate_more, pipe.push,
-                                                 pipe.decoder)
+        """Let the reactor read the body; False if it handed the stream back.
+        (A compressed body never comes here: ``nonblocking_socket`` keeps it
+        on its own thread.)"""
+        feed_raw, push, decoder = body.feed_raw, pipe.push, pipe.decoder
 
         def on_data(data: bytes) -> bool:
             """Runs on the reactor thread while this worker waits."""
             payload = feed_raw(data)
-            while payload:
+            if payload:
                 push(payload)
-                payload = inflate_more()
             if token.reason is not None:
                 raise StreamCancelled(reason=token.reason)
             return body.finished or decoder.done
