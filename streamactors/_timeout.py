@@ -109,7 +109,8 @@ class _Scheduler:
                     target=self._run, name="streamactors-deadlines", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            if self._heap[0][0] == when:  # a new earliest deadline: wake the thread
+                self._cond.notify()
 
     def _run(self) -> None:
         while True:

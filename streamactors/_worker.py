@@ -163,7 +163,7 @@ class Worker:
         if self._timeout.first_token is not None:
             schedule(self._timeout.first_token, lambda: _expire(ref, "first_token"))
         if self._timeout.idle is not None:
-            schedule(self._timeout.idle, lambda: _check_idle(ref))
+            _idle_watch.add(self, self._timeout.idle)
 
     # -- the thread ----------------------------------------------------------
 
@@ -455,18 +455,45 @@ def _expire(ref: weakref.ref[Worker], reason: str) -> None:
     worker.handle._token.cancel(reason)
 
 
-def _check_idle(ref: weakref.ref[Worker]) -> None:
-    """On the deadline thread: end a stream with no content for ``idle``
-    seconds, or look again when it could next be idle that long."""
-    worker = ref()
-    if worker is None or worker.handle.done():
-        return
-    idle = worker._timeout.idle
-    assert idle is not None
-    quiet = monotonic() - worker._last_content
-    if quiet >= idle:
-        worker.handle._token.cancel("idle")
-    else:
-        schedule(idle - quiet, lambda: _check_idle(ref))
+class _IdleWatch:
+    """The ``idle`` limit of every live stream, checked by one periodic sweep
+    on the deadline thread (a quarter of the shortest limit apart, between
+    50 ms and 1 s): no timer, heap entry or wake-up per stream."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._workers: weakref.WeakSet[Worker] = weakref.WeakSet()
+        self._interval = 1.0
+        self._sweeping = False
+
+    def add(self, worker: Worker, idle: float) -> None:
+        with self._lock:
+            self._workers.add(worker)
+            self._interval = min(self._interval, max(0.05, idle / 4))
+            if self._sweeping:
+                return
+            self._sweeping = True
+        schedule(self._interval, self._sweep)
+
+    def _sweep(self) -> None:
+        now = monotonic()
+        with self._lock:
+            workers = list(self._workers)
+        ended = []
+        for worker in workers:
+            idle = worker._timeout.idle
+            if worker.handle.done() or idle is None:
+                ended.append(worker)
+            elif now - worker._last_content >= idle:
+                worker.handle._token.cancel("idle")
+        with self._lock:
+            for worker in ended:
+                self._workers.discard(worker)
+            if not self._workers:
+                self._sweeping = False
+                self._interval = 1.0
+                return
+        schedule(self._interval, self._sweep)
 
 
+_idle_watch = _IdleWatch()
