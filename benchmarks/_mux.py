@@ -67,8 +67,8 @@ class _LibraryState:
 
     def __init__(self, sock: socket.socket, actor: Any) -> None:
         from streamactors import Accumulator, StreamHandle
-        from streamactors._chunked import Dechunker as _Dechunker
-        from streamactors._client import mailbox_of
+        from streamactors._wire._chunked import Dechunker as _Dechunker
+        from streamactors.actors._client import mailbox_of
         from streamactors.providers.openai_chat import OpenAIChatDecoder
         from streamactors.sse import SSEDecoder
 

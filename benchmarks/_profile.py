@@ -39,7 +39,7 @@ def _best(fn: Callable[[], Any], n: int) -> float:
 
 def stage_costs(n: int) -> dict[str, float]:
     """Microseconds per chunk of each stage, replaying ``n`` chunks."""
-    from streamactors._chunked import Dechunker as _Dechunker
+    from streamactors._wire._chunked import Dechunker as _Dechunker
     from streamactors.accumulate import Accumulator
     from streamactors.providers.openai_chat import OpenAIChatDecoder
     from streamactors.sse import SSEDecoder
@@ -121,8 +121,8 @@ def _live(url: str, n: int) -> dict[str, float]:
 
 
 def _profiled(url: str, n: int, top: int) -> dict[str, str]:
-    import streamactors._actor_loop as actor_loop_mod
-    import streamactors._worker as worker_mod
+    import streamactors.actors._actor_loop as actor_loop_mod
+    import streamactors.actors._worker as worker_mod
 
     from ._library import TARGETS
 

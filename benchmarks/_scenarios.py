@@ -108,7 +108,7 @@ def s2(target: Any, url: str, streams: int, rate: float, seconds: float,
 
         if target.startswith("library-mux"):
             actor = (LingerActor if target.endswith("linger") else BenchActor)(hist).start()
-            import streamactors._transport  # noqa: F401  (imports before the baseline)
+            import streamactors.transport._requests  # noqa: F401  (imports before the baseline)
     elif isinstance(target, Target):
         from ._library import BenchActor, LingerActor, make_client
 

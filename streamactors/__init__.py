@@ -1,68 +1,160 @@
 """streamactors: streaming LLM responses with actor-style concurrency.
 
-Every stream runs in its own worker thread, which sends the request with
-``requests``, decodes the provider's stream and delivers ordered messages —
-``Data``, then exactly one ``Error`` or ``Finish`` — to a ``StreamingClient``
-actor, a queue, asyncio (through janus) or a callable.
+Every stream is a worker: it sends the request with ``requests``, decodes the
+provider's stream and delivers ordered messages (``Data``, then exactly one
+``Error`` or ``Finish``) to a ``StreamingClient`` actor, a queue, asyncio
+(through janus) or a callable.
 
-Layers, bottom up: ``sse``/``ndjson`` (framing, sans-I/O), ``providers``
-(codecs, sans-I/O), ``accumulate`` (pure fold), ``_transport`` (requests),
-``_worker`` (one thread per stream), ``_client``/``_sinks``/``_handle``
-(actors and targets), ``api`` (this surface), ``testing`` and ``cli``.
+The house, bottom up (every layer imports only the ones below it):
+
+* ``_wire`` (HTTP body framing), ``sse`` and ``ndjson`` (event framing):
+  sans-I/O, standard library only;
+* ``errors``, ``_chunk``, ``_result``, ``accumulate`` and ``providers`` (the
+  codecs): data in, data out;
+* ``transport``: the only package that touches requests, urllib3 and
+  http.client (sending, reading bodies, cancel, time limits, the reader
+  thread);
+* ``actors``: a stream's handle, pipeline and worker, the targets
+  (``StreamingClient``, queues, callables, asyncio);
+* ``api``, ``router``, ``metrics``: the public surface; ``web`` (the relay),
+  ``cli`` and ``testing`` on top.
+
+The names below are loaded on first use, so ``import streamactors.sse`` costs
+no more than the standard library, and ``import streamactors`` does not load
+the relay's HTTP server.
 """
 
-from . import metrics as metrics
-from ._chunk import FINISH_REASONS as FINISH_REASONS
-from ._chunk import Chunk as Chunk
-from ._chunk import ToolCallDelta as ToolCallDelta
-from ._chunk import Usage as Usage
-from ._client import StreamingClient as StreamingClient
-from ._handle import StreamHandle as StreamHandle
-from ._messages import Data as Data
-from ._messages import Error as Error
-from ._messages import Finish as Finish
-from ._messages import Message as Message
-from ._relay import RelayServer as RelayServer
-from ._result import Choice as Choice
-from ._result import StreamResult as StreamResult
-from ._result import ToolCall as ToolCall
-from ._timeout import Timeout as Timeout
+from __future__ import annotations
+
+import importlib as _importlib
+import typing as _typing
+
 from ._version import __version__ as __version__
-from .accumulate import Accumulator as Accumulator
-from .api import ChunkStream as ChunkStream
-from .api import Client as Client
-from .api import astream as astream
-from .api import chat as chat
-from .api import close as close
-from .api import complete as complete
-from .api import stream as stream
-from .errors import AuthenticationError as AuthenticationError
-from .errors import BadRequestError as BadRequestError
-from .errors import ConfigurationError as ConfigurationError
-from .errors import ConflictError as ConflictError
-from .errors import ConnectTimeout as ConnectTimeout
-from .errors import DeadlineExceeded as DeadlineExceeded
-from .errors import FirstTokenTimeout as FirstTokenTimeout
-from .errors import HTTPStatusError as HTTPStatusError
-from .errors import IdleTimeout as IdleTimeout
-from .errors import IncompleteStream as IncompleteStream
-from .errors import InternalServerError as InternalServerError
-from .errors import NotFoundError as NotFoundError
-from .errors import OverloadedError as OverloadedError
-from .errors import PermissionDeniedError as PermissionDeniedError
-from .errors import ProtocolError as ProtocolError
-from .errors import ProviderError as ProviderError
-from .errors import RateLimitError as RateLimitError
-from .errors import ReadTimeout as ReadTimeout
-from .errors import RequestTimeoutError as RequestTimeoutError
-from .errors import ServiceUnavailableError as ServiceUnavailableError
-from .errors import StreamCancelled as StreamCancelled
-from .errors import StreamConnectionError as StreamConnectionError
-from .errors import StreamError as StreamError
-from .errors import StreamTimeout as StreamTimeout
-from .errors import UnprocessableEntityError as UnprocessableEntityError
-from .errors import UsageError as UsageError
-from .router import Router as Router
+
+if _typing.TYPE_CHECKING:
+    from . import metrics as metrics
+    from ._chunk import FINISH_REASONS as FINISH_REASONS
+    from ._chunk import Chunk as Chunk
+    from ._chunk import ToolCallDelta as ToolCallDelta
+    from ._chunk import Usage as Usage
+    from ._result import Choice as Choice
+    from ._result import StreamResult as StreamResult
+    from ._result import ToolCall as ToolCall
+    from .accumulate import Accumulator as Accumulator
+    from .actors._client import StreamingClient as StreamingClient
+    from .actors._stream import Data as Data
+    from .actors._stream import Error as Error
+    from .actors._stream import Finish as Finish
+    from .actors._stream import Message as Message
+    from .actors._stream import StreamHandle as StreamHandle
+    from .api import ChunkStream as ChunkStream
+    from .api import Client as Client
+    from .api import astream as astream
+    from .api import chat as chat
+    from .api import close as close
+    from .api import complete as complete
+    from .api import stream as stream
+    from .errors import AuthenticationError as AuthenticationError
+    from .errors import BadRequestError as BadRequestError
+    from .errors import ConfigurationError as ConfigurationError
+    from .errors import ConflictError as ConflictError
+    from .errors import ConnectTimeout as ConnectTimeout
+    from .errors import DeadlineExceeded as DeadlineExceeded
+    from .errors import FirstTokenTimeout as FirstTokenTimeout
+    from .errors import HTTPStatusError as HTTPStatusError
+    from .errors import IdleTimeout as IdleTimeout
+    from .errors import IncompleteStream as IncompleteStream
+    from .errors import InternalServerError as InternalServerError
+    from .errors import NotFoundError as NotFoundError
+    from .errors import OverloadedError as OverloadedError
+    from .errors import PermissionDeniedError as PermissionDeniedError
+    from .errors import ProtocolError as ProtocolError
+    from .errors import ProviderError as ProviderError
+    from .errors import RateLimitError as RateLimitError
+    from .errors import ReadTimeout as ReadTimeout
+    from .errors import RequestTimeoutError as RequestTimeoutError
+    from .errors import ServiceUnavailableError as ServiceUnavailableError
+    from .errors import StreamCancelled as StreamCancelled
+    from .errors import StreamConnectionError as StreamConnectionError
+    from .errors import StreamError as StreamError
+    from .errors import StreamTimeout as StreamTimeout
+    from .errors import UnprocessableEntityError as UnprocessableEntityError
+    from .errors import UsageError as UsageError
+    from .router import Router as Router
+    from .transport._timeouts import Timeout as Timeout
+    from .web._relay import RelayServer as RelayServer
+
+#: Public name -> the module that defines it (relative to this package).
+_WHERE: dict[str, str] = {
+    "metrics": ".",
+    "FINISH_REASONS": "._chunk",
+    "Chunk": "._chunk",
+    "ToolCallDelta": "._chunk",
+    "Usage": "._chunk",
+    "Choice": "._result",
+    "StreamResult": "._result",
+    "ToolCall": "._result",
+    "Accumulator": ".accumulate",
+    "StreamingClient": ".actors._client",
+    "StreamHandle": ".actors._stream",
+    "Data": ".actors._stream",
+    "Error": ".actors._stream",
+    "Finish": ".actors._stream",
+    "Message": ".actors._stream",
+    "ChunkStream": ".api",
+    "Client": ".api",
+    "astream": ".api",
+    "chat": ".api",
+    "close": ".api",
+    "complete": ".api",
+    "stream": ".api",
+    "AuthenticationError": ".errors",
+    "BadRequestError": ".errors",
+    "ConfigurationError": ".errors",
+    "ConflictError": ".errors",
+    "ConnectTimeout": ".errors",
+    "DeadlineExceeded": ".errors",
+    "FirstTokenTimeout": ".errors",
+    "HTTPStatusError": ".errors",
+    "IdleTimeout": ".errors",
+    "IncompleteStream": ".errors",
+    "InternalServerError": ".errors",
+    "NotFoundError": ".errors",
+    "OverloadedError": ".errors",
+    "PermissionDeniedError": ".errors",
+    "ProtocolError": ".errors",
+    "ProviderError": ".errors",
+    "RateLimitError": ".errors",
+    "ReadTimeout": ".errors",
+    "RequestTimeoutError": ".errors",
+    "ServiceUnavailableError": ".errors",
+    "StreamCancelled": ".errors",
+    "StreamConnectionError": ".errors",
+    "StreamError": ".errors",
+    "StreamTimeout": ".errors",
+    "UnprocessableEntityError": ".errors",
+    "UsageError": ".errors",
+    "Router": ".router",
+    "Timeout": ".transport._timeouts",
+    "RelayServer": ".web._relay",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    if name == "metrics":
+        value: _typing.Any = _importlib.import_module(".metrics", __name__)
+    else:
+        where = _WHERE.get(name)
+        if where is None:
+            raise AttributeError(f"module 'streamactors' has no attribute {name!r}")
+        value = getattr(_importlib.import_module(where, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*__all__, *(n for n in globals() if n.startswith("_"))})
+
 
 __all__ = [
     "Accumulator",

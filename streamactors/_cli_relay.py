@@ -13,9 +13,9 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
+from ._cli_common import _DEMO_MODEL, _Failed, check_key, start_demo
 from ._cli_output import say
 from .api import Client
-from .cli import _DEMO_MODEL, _Failed, check_key, start_demo
 from .router import Router, configured_providers
 
 __all__ = ["run_relay"]
@@ -44,7 +44,7 @@ def _served(args: argparse.Namespace, env: Mapping[str, str], client: Client
 
 def run_relay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Serve until Ctrl-C; returns the exit status."""
-    from ._relay import RelayServer
+    from .web._relay import RelayServer
 
     demo: Any = None
     client = Client()

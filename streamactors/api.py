@@ -11,18 +11,17 @@ from types import TracebackType
 from typing import Any
 
 from ._chunk import Chunk
-from ._client import StreamingClient, mailbox_of
-from ._handle import StreamHandle
-from ._messages import Message
-from ._pool import DEFAULT_KEEPALIVE_EXPIRY
 from ._result import StreamResult
-from ._sinks import CallableSink, Channel, PutSink, Sink
-from ._timeout import Timeout
-from ._transport import Transport
-from ._worker import Plan, Worker
+from .actors._client import StreamingClient, mailbox_of
+from .actors._sinks import CallableSink, Channel, PutSink, Sink
+from .actors._stream import Message, StreamHandle
+from .actors._worker import Plan, Worker
 from .errors import ConfigurationError, StreamCancelled, UsageError
 from .providers import HTTPRequest, Provider, ProviderConfig, RequestInput, Secret, resolve
 from .sse import DEFAULT_MAX_EVENT_BYTES
+from .transport._pool import DEFAULT_KEEPALIVE_EXPIRY
+from .transport._requests import Transport
+from .transport._timeouts import Timeout
 
 __all__ = ["ChunkStream", "Client", "astream", "chat", "close", "complete", "default_client",
            "stream"]
@@ -238,7 +237,7 @@ class Client:
         _protect(kwargs)
         if "stream_to" in kwargs:
             raise ConfigurationError("astream() delivers to its iterator; drop stream_to")
-        from ._aio import AsyncChunkStream
+        from .actors._aio import AsyncChunkStream
 
         def start(sink: Sink) -> StreamHandle:
             return self._start_kwargs(model, messages, sink, kwargs)

@@ -28,6 +28,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ._cli_common import _DEMO_MODEL, DEMO_TOKENS_PER_SECOND, _Failed, check_key, start_demo
 from ._cli_output import (
     AnswerPrinter,
     error_json,
@@ -37,25 +38,14 @@ from ._cli_output import (
     say,
     write,
 )
-from ._handle import StreamHandle
-from ._messages import Data, Error, Finish
 from ._result import StreamResult
 from ._version import __version__
+from .actors._stream import Data, Error, Finish, StreamHandle
 from .api import Client
-from .errors import ConfigurationError, StreamError
-from .providers import PROVIDERS
+from .errors import StreamError
 from .router import DEFAULT_MODELS, Router, configured_providers
 
 __all__ = ["main"]
-
-#: Pace of the demo server's answers, in tokens per second.
-DEMO_TOKENS_PER_SECOND = 30.0
-_DEMO_MODEL = "openai/demo-model"
-
-
-class _Failed(Exception):
-    """Ends the command with one ``error: ...`` line and exit status 1."""
-
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -164,35 +154,6 @@ def _report(exc: BaseException, args: argparse.Namespace) -> None:
 
 
 # -- choosing what answers ---------------------------------------------------------
-
-
-def check_key(model: str, api_key: str | None, env: Mapping[str, str],
-              flag: str | None = "--api-key") -> None:
-    """Fail before any request when ``model``'s provider needs a key and none
-    is given: the message names the CLI's flag (when it has one) and the
-    environment variables, which is what a user at the shell can change."""
-    info = PROVIDERS.get(model.partition("/")[0])
-    if info is None or not info.key_required or api_key:
-        return
-    if any(env.get(name) for name in info.key_env):
-        return
-    where = " or ".join(info.key_env)
-    how = f"pass {flag} or set {where}" if flag else f"set {where}"
-    raise ConfigurationError(f"no API key for {info.prefix}/: {how}")
-
-
-def start_demo() -> Any:
-    """The built-in demo server (the loopback server), announced on stderr."""
-    from .testing import LoopbackServer, Script
-
-    server = LoopbackServer(Script(tokens_per_second=DEMO_TOKENS_PER_SECOND)).start()
-    keys = ", ".join(
-        "OLLAMA_HOST" if p == "ollama" else "/".join(PROVIDERS[p].key_env)
-        for p in DEFAULT_MODELS
-    )
-    say(f"streamactors: no provider configured ({keys} unset; or pass --model): "
-        "answering from the built-in demo server")
-    return server
 
 
 class _Target:

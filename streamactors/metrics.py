@@ -34,7 +34,7 @@ from ._chunk import Usage
 from ._result import StreamResult
 
 if TYPE_CHECKING:
-    from ._handle import StreamHandle
+    from .actors._stream import StreamHandle
     from .errors import StreamError
 
 __all__ = ["CHARS_PER_TOKEN", "Listener", "StreamMetrics", "add_listener", "estimate_usage"]

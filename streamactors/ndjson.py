@@ -15,8 +15,8 @@ sticky.
 
 from __future__ import annotations
 
+from ._wire._bom import strip_bom
 from .errors import ProtocolError
-from .sse._bom import strip_bom
 from .sse._decoder import DEFAULT_MAX_EVENT_BYTES
 
 __all__ = ["NDJSONDecoder"]

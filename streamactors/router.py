@@ -20,10 +20,9 @@ from types import MappingProxyType, TracebackType
 from typing import Any
 
 from ._chunk import Chunk
-from ._handle import StreamHandle
-from ._sinks import Channel, Sink
-from ._timeout import Timeout
-from ._worker import Plan
+from .actors._sinks import Channel, Sink
+from .actors._stream import StreamHandle
+from .actors._worker import Plan
 from .api import (
     _CALL_OPTIONS,
     STREAM_BUFFER,
@@ -37,6 +36,7 @@ from .api import (
 from .errors import ConfigurationError
 from .providers import PROVIDERS, RequestInput, Secret
 from .providers import _normalize_ollama_host as normalize_ollama_host
+from .transport._timeouts import Timeout
 
 __all__ = ["DEFAULT_MODELS", "Route", "Router", "configured_providers"]
 
@@ -244,7 +244,7 @@ class Router:
         """``async for`` over the chunks of ``route``'s answer (like ``streamactors.astream``)."""
         if "stream_to" in overrides:
             raise ConfigurationError("astream() delivers to its iterator; drop stream_to")
-        from ._aio import AsyncChunkStream
+        from .actors._aio import AsyncChunkStream
 
         plans, timeout, retries = self._plans(route, messages, overrides)  # raise at the call
 

@@ -20,7 +20,7 @@ pytest_plugins = ["streamactors.testing.pytest_plugin"]
 if os.environ.get("STREAMACTORS_READER", "reactor") == "reactor":
     # The process-wide reactor (a selector and a wake-up socket pair) lives as
     # long as the process: make it before any test counts file descriptors.
-    from streamactors._reactor import shared_reactor
+    from streamactors.transport._reactor import shared_reactor
 
     shared_reactor()
 

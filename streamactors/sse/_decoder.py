@@ -40,8 +40,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._wire._bom import strip_bom
 from ..errors import ProtocolError
-from ._bom import strip_bom
 from ._event import ServerSentEvent
 
 __all__ = ["DEFAULT_MAX_EVENT_BYTES", "SSEDecoder"]

@@ -34,8 +34,8 @@ from collections.abc import AsyncGenerator, AsyncIterable, Generator, Iterable
 from typing import Any, Literal, Protocol
 
 from .._chunk import Chunk, Usage
-from .._messages import Data, Error, Finish
 from .._result import StreamResult
+from ..actors._stream import Data, Error, Finish
 from ..errors import StreamError
 from ._encoder import encode
 

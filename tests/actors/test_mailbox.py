@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import streamactors as sa
-from streamactors._client import mailbox_of
+from streamactors.actors._client import mailbox_of
 from streamactors.errors import UsageError
 from streamactors.testing import LoopbackServer, Script
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import streamactors as sa
-from streamactors._client import _MAILBOX_ATTR, mailbox_of
+from streamactors.actors._client import _MAILBOX_ATTR, mailbox_of
 from streamactors.testing import LoopbackServer, Script
 
 pytestmark = pytest.mark.timeout(20)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from streamactors._chunked import Dechunker
+from streamactors._wire._chunked import Dechunker
 from streamactors.errors import ProtocolError
 
 MALFORMED = [

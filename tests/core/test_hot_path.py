@@ -65,7 +65,7 @@ def test_astream_buffers_a_bounded_number_of_chunks(
     import asyncio
 
     import streamactors as sa
-    from streamactors import _aio
+    from streamactors.actors import _aio as _aio
     from streamactors.testing import LoopbackServer, Script
 
     assert isinstance(loopback_server, LoopbackServer)

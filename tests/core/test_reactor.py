@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 import streamactors as sa
-from streamactors._reactor import shared_reactor
 from streamactors.testing import Fault, LoopbackServer, Script
+from streamactors.transport._reactor import shared_reactor
 
 MSGS = [{"role": "user", "content": "hi"}]
 TEXT = "one two three four five six seven eight"

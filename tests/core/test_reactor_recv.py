@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from streamactors._cancel import CancelToken
-from streamactors._reactor import _READ_SIZE, Reactor, _gil_holding_reader, _Job
+from streamactors.transport._cancel import CancelToken
+from streamactors.transport._reactor import _READ_SIZE, Reactor, _gil_holding_reader, _Job
 
 pytestmark = pytest.mark.skipif(
     _gil_holding_reader() is None, reason="no GIL-holding recv on this platform"

@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import streamactors as sa
-from streamactors import _body
-from streamactors._chunked import Dechunker as _Dechunker
+from streamactors._wire._chunked import Dechunker as _Dechunker
 from streamactors.errors import ProtocolError
 from streamactors.testing import LoopbackServer, Script
+from streamactors.transport import _body as _body
 
 MSGS = [{"role": "user", "content": "hi"}]
 

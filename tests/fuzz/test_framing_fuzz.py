@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streamactors._chunked import Dechunker
+from streamactors._wire._chunked import Dechunker
 from streamactors.errors import ProtocolError
 
 pytestmark = pytest.mark.timeout(120)

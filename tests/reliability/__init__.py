@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 from unittest import mock
 
 import streamactors
-import streamactors._aio
+import streamactors.actors._aio
 import streamactors.api
 from streamactors import (
     Chunk,
@@ -345,7 +345,7 @@ def _run_async(
         await asyncio.wait_for(consume(), limit)
 
     if bounded:
-        with mock.patch.object(streamactors._aio, "QUEUE_BATCHES", 1):
+        with mock.patch.object(streamactors.actors._aio, "QUEUE_BATCHES", 1):
             asyncio.run(bounded_consume())
     else:
         asyncio.run(bounded_consume())

@@ -19,7 +19,7 @@ import pytest
 
 import streamactors
 from streamactors import Data, Finish, ProtocolError
-from streamactors._client import mailbox_of
+from streamactors.actors._client import mailbox_of
 from streamactors.testing import Fault, LoopbackServer, Script
 
 from . import MESSAGES, MODELS, RawServer, Recorder, make_client, run_stream, wait_until

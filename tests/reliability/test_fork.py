@@ -142,7 +142,7 @@ def test_a_child_exiting_does_not_cancel_the_parents_streams(reader: str) -> Non
     """The child leaves the way an interpreter does (the exit hook runs):
     the parent's live stream is not the child's to cancel, and its socket,
     shared by the fork, must not be shut down under the parent."""
-    from streamactors import _registry
+    from streamactors.actors import _registry as _registry
     from streamactors.testing import LoopbackServer, Script
 
     tokens = [f" w{i}" for i in range(20)]

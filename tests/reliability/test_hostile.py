@@ -28,8 +28,8 @@ from streamactors import (
     StreamHandle,
     Timeout,
 )
-from streamactors._reactor import shared_reactor
 from streamactors.testing import LoopbackServer, Script
+from streamactors.transport._reactor import shared_reactor
 
 from . import RawServer, wait_until
 from ._raw import (

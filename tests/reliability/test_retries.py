@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import streamactors
-import streamactors._worker
+import streamactors.actors._worker
 from streamactors import (
     BadRequestError,
     ConflictError,
@@ -30,9 +30,9 @@ from streamactors import (
     Timeout,
     UnprocessableEntityError,
 )
-from streamactors._retry import MAX_RETRY_AFTER
-from streamactors._retry import backoff as _backoff
 from streamactors.testing import Fault, LoopbackServer, Script
+from streamactors.transport._retry import MAX_RETRY_AFTER
+from streamactors.transport._retry import backoff as _backoff
 
 from . import MESSAGES, MODELS, TARGETS, RawServer, Target, make_client, run_stream
 
@@ -273,7 +273,7 @@ def test_failures_before_any_data_are_retried(
     """Dropped before its first chunk, an empty body: retried, and the next
     answer is delivered once, from its start."""
     caplog.set_level(logging.INFO, "streamactors")
-    monkeypatch.setattr(streamactors._worker, "backoff", lambda attempt, retry_after: 0.0)
+    monkeypatch.setattr(streamactors.actors._worker, "backoff", lambda attempt, retry_after: 0.0)
     good = Script(tokens=TOKENS)
     server.push(Script(tokens=TOKENS, fault=Fault("drop", after=0)),
                 Script(fault=Fault("empty_body")), good)
@@ -308,7 +308,7 @@ def test_in_band_error_before_data_is_retried_by_type(
     retried until max_retries, then reported with its retries."""
     server.script = Script(tokens=TOKENS, fault=Fault("error_event", after=0))
     client = make_client(server, "anthropic", max_retries=2)
-    monkeypatch.setattr(streamactors._worker, "backoff", lambda attempt, retry_after: 0.0)
+    monkeypatch.setattr(streamactors.actors._worker, "backoff", lambda attempt, retry_after: 0.0)
     try:
         with pytest.raises(ProviderError) as info:
             client.chat(MODELS["anthropic"], MESSAGES).wait(5)

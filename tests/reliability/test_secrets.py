@@ -275,7 +275,7 @@ def test_redirect_never_carries_the_key(caplog: pytest.LogCaptureFixture) -> Non
 )
 def test_short_keys_are_scrubbed_where_they_stand_alone(key: str, text: str,
                                                          scrubbed: str) -> None:
-    from streamactors._scrub import scrub_text as _scrub_text
+    from streamactors.actors._scrub import scrub_text as _scrub_text
 
     _, config = resolve(MODELS["openai"], base_url="http://127.0.0.1:9/v1", api_key=key)
     assert _scrub_text(text, config) == scrubbed

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from .errors import ConfigurationError
-from .providers import PROVIDERS
-from .router import Router
+from ..errors import ConfigurationError
+from ..providers import PROVIDERS
+from ..router import Router
 
 __all__ = ["ServedModels", "Target"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from .errors import ProviderError, StreamError
+from ..errors import ProviderError, StreamError
 
 __all__ = ["MAX_RETRY_AFTER", "backoff", "should_retry"]
 

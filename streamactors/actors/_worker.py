@@ -43,21 +43,9 @@ from dataclasses import dataclass
 from time import monotonic, perf_counter
 from typing import Any
 
-from ._body import Body, map_read_error
-from ._cancel import CancelToken
-from ._chunk import Chunk
-from ._handle import StreamHandle
-from ._messages import Error, Finish
-from ._pipeline import Pipeline
-from ._reactor import Reactor
-from ._registry import register_stream, unregister_stream
-from ._retry import backoff, should_retry
-from ._scrub import scrub_error, scrub_text
-from ._sinks import Sink
-from ._timeout import Timeout, schedule
-from ._transport import Response, Transport
-from .accumulate import Accumulator
-from .errors import (
+from .._chunk import Chunk
+from ..accumulate import Accumulator
+from ..errors import (
     DeadlineExceeded,
     FirstTokenTimeout,
     IdleTimeout,
@@ -67,8 +55,19 @@ from .errors import (
     StreamCancelled,
     StreamError,
 )
-from .metrics import stream_ended
-from .providers import HTTPRequest, Provider, ProviderConfig, RequestInput
+from ..metrics import stream_ended
+from ..providers import HTTPRequest, Provider, ProviderConfig, RequestInput
+from ..transport._body import Body, map_read_error
+from ..transport._cancel import CancelToken
+from ..transport._reactor import Reactor
+from ..transport._requests import Response, Transport
+from ..transport._retry import backoff, should_retry
+from ..transport._timeouts import Timeout, schedule
+from ._pipeline import Pipeline
+from ._registry import register_stream, unregister_stream
+from ._scrub import scrub_error, scrub_text
+from ._sinks import Sink
+from ._stream import Error, Finish, StreamHandle
 
 __all__ = ["Plan", "Worker"]
 

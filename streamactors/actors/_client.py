@@ -42,17 +42,17 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from ._chunk import Chunk
+from .._chunk import Chunk
+from .._result import StreamResult
+from ..errors import ConfigurationError, StreamError
 from ._mailbox import _Mailbox
-from ._messages import Message
-from ._result import StreamResult
-from .errors import ConfigurationError, StreamError
+from ._stream import Message
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from ._handle import StreamHandle
     from ._sinks import Sink
+    from ._stream import StreamHandle
 
 __all__ = ["StreamingClient", "mailbox_of"]
 

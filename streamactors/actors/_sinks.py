@@ -17,12 +17,12 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._chunk import Chunk
-from ._messages import Data, Error, Finish, Message
-from .errors import StreamCancelled
+from .._chunk import Chunk
+from ..errors import StreamCancelled
+from ._stream import Data, Error, Finish, Message
 
 if TYPE_CHECKING:
-    from ._handle import StreamHandle
+    from ._stream import StreamHandle
 
 __all__ = ["CallableSink", "Channel", "PutSink", "Sink"]
 

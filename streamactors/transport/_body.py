@@ -32,15 +32,15 @@ from typing import Any
 import requests
 import urllib3.exceptions
 
-from ._cancel import CancelToken
-from ._chunked import Dechunker
-from .errors import (
+from .._wire._chunked import Dechunker
+from ..errors import (
     ProtocolError,
     ReadTimeout,
     StreamCancelled,
     StreamConnectionError,
     StreamError,
 )
+from ._cancel import CancelToken
 
 __all__ = ["Body", "map_read_error"]
 

@@ -36,13 +36,8 @@ import urllib3.connection
 import urllib3.exceptions
 import urllib3.util.connection
 
-from ._body import Body, map_read_error
-from ._cancel import CancelToken
-from ._pool import DEFAULT_KEEPALIVE_EXPIRY, Adapter, current_token
-from ._reactor import Reactor, shared_reactor
-from ._timeout import Timeout
-from ._version import __version__
-from .errors import (
+from .._version import __version__
+from ..errors import (
     ConfigurationError,
     ConnectTimeout,
     ProtocolError,
@@ -51,7 +46,12 @@ from .errors import (
     StreamConnectionError,
     StreamError,
 )
-from .providers._base import HTTPRequest
+from ..providers._base import HTTPRequest
+from ._body import Body, map_read_error
+from ._cancel import CancelToken
+from ._pool import DEFAULT_KEEPALIVE_EXPIRY, Adapter, current_token
+from ._reactor import Reactor, shared_reactor
+from ._timeouts import Timeout
 
 __all__ = ["Body", "Response", "Transport", "map_read_error"]
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 
 __all__ = ["DEFAULT_TIMEOUT", "Timeout", "schedule"]
 

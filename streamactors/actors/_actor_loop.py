@@ -21,13 +21,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ._mail import _STOP, _Ask, _Batch, _Item
-from ._messages import Data, Error, Finish, Message
+from ._mail import _STOP, Handlers, MailboxView, _Ask, _Batch, _Item
+from ._stream import Data, Error, Finish, Message
 
 if TYPE_CHECKING:
-    from ._client import StreamingClient
-    from ._handle import StreamHandle
-    from ._mailbox import _Mailbox
+    from ._stream import StreamHandle
 
 __all__ = ["_ActorLoop"]
 
@@ -39,7 +37,7 @@ class _ActorLoop:
 
     __slots__ = ("_actor", "_box", "_failed")
 
-    def __init__(self, actor: StreamingClient, box: _Mailbox) -> None:
+    def __init__(self, actor: Handlers, box: MailboxView) -> None:
         self._actor = actor
         self._box = box
         #: Streams whose handler failed: their remaining chunks are skipped.

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from .errors import StreamError
-from .providers import ProviderConfig
+from ..errors import StreamError
+from ..providers import ProviderConfig
 
 __all__ = ["scrub_error", "scrub_text"]
 

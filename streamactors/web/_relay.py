@@ -41,19 +41,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._handle import StreamHandle
-from ._messages import Error
-from ._relay_models import ServedModels
-from .api import Client, _check_retries
-from .errors import (
+from ..actors._stream import Error, StreamHandle
+from ..api import Client, _check_retries
+from ..errors import (
     ConfigurationError,
     HTTPStatusError,
     StreamError,
     StreamTimeout,
 )
-from .router import Router
-from .sse import to_sse
-from .sse._reemit import error_body
+from ..router import Router
+from ..sse import to_sse
+from ..sse._reemit import error_body
+from ._relay_models import ServedModels
 
 __all__ = ["RelayServer"]
 

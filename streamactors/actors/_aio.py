@@ -14,16 +14,16 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from ._chunk import Chunk
-from ._messages import Error, Finish
+from .._chunk import Chunk
+from ..errors import UsageError
 from ._sinks import cancelled_error
-from .errors import UsageError
+from ._stream import Error, Finish
 
 if TYPE_CHECKING:
     import janus
 
-    from ._handle import StreamHandle
     from ._sinks import Sink
+    from ._stream import StreamHandle
 
 __all__ = ["AsyncChunkStream"]
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ._chunk import Chunk
-from .ndjson import NDJSONDecoder
-from .providers import StreamDecoder
-from .sse import SSEDecoder
+from .._chunk import Chunk
+from ..ndjson import NDJSONDecoder
+from ..providers import StreamDecoder
+from ..sse import SSEDecoder
 
 __all__ = ["Pipeline"]
 

@@ -11,15 +11,51 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from ._messages import Error, Finish
+from ._stream import Error, Finish
 
 if TYPE_CHECKING:
-    from ._chunk import Chunk
-    from ._handle import StreamHandle
+    from .._chunk import Chunk
+    from .._result import StreamResult
+    from ..errors import StreamError
+    from ._stream import Message, StreamHandle
 
-__all__ = ["_STOP", "_Ask", "_Batch", "_Item", "_Stop"]
+__all__ = ["_STOP", "Handlers", "MailboxView", "_Ask", "_Batch", "_Item", "_Stop"]
+
+FailurePolicy = Literal["cancel_stream", "ignore", "stop"]
+
+
+class Handlers(Protocol):
+    """What the mailbox and its loop use of the actor: its hooks and handler
+    methods (a ``StreamingClient``; named here so the mailbox and the loop do
+    not import the class that owns them)."""
+
+    failure_policy: FailurePolicy
+    linger: float
+    mailbox_warning: int
+
+    def on_start(self) -> None: ...
+
+    def on_stop(self) -> None: ...
+
+    def on_failure(self, exc: BaseException, message: Message | None) -> None: ...
+
+    def handle_data(self, chunk: Chunk, stream: StreamHandle) -> None: ...
+
+    def handle_error(self, error: StreamError, stream: StreamHandle) -> None: ...
+
+    def handle_finish(self, result: StreamResult, stream: StreamHandle) -> None: ...
+
+
+class MailboxView(Protocol):
+    """What the actor's loop uses of its mailbox."""
+
+    def take_round(self) -> list[_Item]: ...
+
+    def abandon(self) -> list[_Item]: ...
+
+    def stop(self, cancel_streams: bool) -> None: ...
 
 
 class _Batch:

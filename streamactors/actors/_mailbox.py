@@ -39,17 +39,17 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
+from .._chunk import Chunk
+from ..errors import ConfigurationError, StreamCancelled
 from ._actor_loop import _ActorLoop
-from ._chunk import Chunk
-from ._mail import _STOP, _Ask, _Batch, _Item
-from ._messages import Error, Finish
+from ._mail import _STOP, Handlers, _Ask, _Batch, _Item
+from ._registry import register_actor
 from ._sinks import cancelled_error
-from .errors import ConfigurationError, StreamCancelled
+from ._stream import Error, Finish
 
 if TYPE_CHECKING:
-    from ._cancel import CancelToken
-    from ._client import StreamingClient
-    from ._handle import StreamHandle
+    from ..transport._cancel import CancelToken
+    from ._stream import StreamHandle
 
 __all__ = ["_Mailbox"]
 
@@ -91,7 +91,7 @@ class _Mailbox:
         "_warned",
     )
 
-    def __init__(self, actor: StreamingClient, *, maxsize: int, name: str) -> None:
+    def __init__(self, actor: Handlers, *, maxsize: int, name: str) -> None:
         self._actor = actor
         self._maxsize = _count(maxsize, "mailbox_size",
                                "use 0 for an unbounded mailbox or N > 0 to bound it")
@@ -143,8 +143,6 @@ class _Mailbox:
             self._linger = actor.linger
             run = _ActorLoop(actor, self).run
             self._thread = threading.Thread(target=run, name=self._name, daemon=True)
-        from ._registry import register_actor
-
         register_actor(self)
         self._thread.start()
 

@@ -34,7 +34,7 @@ import urllib3.util.connection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from ._cancel import CancelToken
-from ._timeout import schedule
+from ._timeouts import schedule
 
 __all__ = ["DEFAULT_KEEPALIVE_EXPIRY", "Adapter", "current_token"]
 

@@ -21,7 +21,7 @@ Theory of operation
 
 from __future__ import annotations
 
-from .errors import ProtocolError
+from ..errors import ProtocolError
 
 __all__ = ["Dechunker"]
 

@@ -15,18 +15,29 @@ import os
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ._handle import StreamHandle
-    from ._mailbox import _Mailbox
+    from ._stream import StreamHandle
+
+
+class _Actor(Protocol):
+    """What exit needs of a running actor (its mailbox)."""
+
+    @property
+    def thread(self) -> threading.Thread | None: ...
+
+    def stop(self, cancel_streams: bool) -> None: ...
+
+    def join(self, timeout: float | None) -> bool: ...
+
 
 __all__ = ["live_streams", "register_actor", "register_stream", "unregister_stream"]
 
 _lock = threading.Lock()
 _streams: set[StreamHandle] = set()
 #: The mailboxes of started actors (a running one is kept alive by its thread).
-_actors: weakref.WeakSet[_Mailbox] = weakref.WeakSet()
+_actors: weakref.WeakSet[_Actor] = weakref.WeakSet()
 _hooked = False
 _EXIT_GRACE = 2.0
 
@@ -70,7 +81,7 @@ def unregister_stream(handle: StreamHandle) -> None:
         _streams.discard(handle)
 
 
-def register_actor(mailbox: _Mailbox) -> None:
+def register_actor(mailbox: _Actor) -> None:
     """Stop this actor (its mailbox) at interpreter exit."""
     with _lock:
         _actors.add(mailbox)

@@ -64,8 +64,8 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
+from ..errors import ReadTimeout, StreamError
 from ._cancel import CancelToken
-from .errors import ReadTimeout, StreamError
 
 __all__ = ["Reactor", "shared_reactor"]
 

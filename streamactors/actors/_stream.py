@@ -1,21 +1,24 @@
-"""``StreamHandle``: the caller's grip on one running stream."""
+"""One stream as its caller and its target see it: the ``StreamHandle`` (the
+caller's grip on it) and the three messages it sends to its target, in this
+order: any number of ``Data``, then exactly one ``Error`` or ``Finish``.
+
+They live together because each names the other: a message carries its
+stream's handle, and a handle iterates its messages."""
 
 from __future__ import annotations
 
 import itertools
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Protocol
 
-from ._cancel import CancelToken
-from ._result import StreamResult
-from .errors import StreamError, UsageError
+from .._chunk import Chunk
+from .._result import StreamResult
+from ..errors import StreamError, UsageError
+from ..transport._cancel import CancelToken
 
-if TYPE_CHECKING:
-    from ._messages import Message
-    from ._sinks import Channel
-
-__all__ = ["StreamHandle"]
+__all__ = ["Data", "Error", "Finish", "Message", "MessageSource", "StreamHandle"]
 
 _ids = itertools.count(1)
 
@@ -50,7 +53,7 @@ class StreamHandle:
         "waiting",
     )
 
-    def __init__(self, model: str, *, channel: Channel | None = None) -> None:
+    def __init__(self, model: str, *, channel: MessageSource | None = None) -> None:
         self.id = f"stream-{next(_ids)}"
         self.model = model
         self.route: str | None = None
@@ -159,3 +162,37 @@ class StreamHandle:
         self._result = result
         self._error = error
         self._done.set()
+
+
+class MessageSource(Protocol):
+    """Where a handle started with ``stream_to=None`` reads its messages (the
+    handle's own ``Channel``)."""
+
+    def messages(self, handle: StreamHandle) -> Iterator[Message]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Data:
+    """One chunk of the stream ``stream``."""
+
+    stream: StreamHandle
+    chunk: Chunk
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    """The stream failed; ``error.partial`` holds what it had delivered."""
+
+    stream: StreamHandle
+    error: StreamError
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The stream ended normally with ``result``."""
+
+    stream: StreamHandle
+    result: StreamResult
+
+
+Message = Data | Error | Finish
