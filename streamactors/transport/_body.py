@@ -1,13 +1,16 @@
-"""The body of a streamed HTTP response, read as it arrives (transport layer).
+"""The body of a streamed HTTP response over requests, read as it arrives.
 
 Theory of operation
 -------------------
-* For a chunked or a ``Content-Length`` body the socket file under urllib3
-  is read with ``read1`` (one call per burst) and framed here, by the same
-  ``_frame`` whether the worker reads (``read``) or the reactor does
-  (``feed_raw``): the strict ``Dechunker``, or the count of bytes left. The
-  ``_fp`` internals this needs are reached in ``_open_body`` only, with
-  urllib3's own reads as the fallback.
+* The response head decides once how the body is framed, and the body holds
+  the one ``_wire`` reader for it (chunked, ``Content-Length``, until close):
+  the worker's blocking reads (``read``) and the shared reader thread's
+  non-blocking ones (``feed_raw``) go through the same reader.
+* Our reads go straight to the socket file under urllib3 (``read1``, one
+  call per burst, not one urllib3 call per HTTP chunk); ``_internals`` finds
+  that file. Where it cannot (versions it does not know, a mocked response),
+  urllib3 reads and de-frames the body itself, and the reader sees a body
+  that ends when urllib3 says so.
 * Bytes after the end of the body (an answer the server sent unasked) are
   never payload: the connection is then not reused. Bytes beyond a
   ``Content-Length`` in the read that ends the body are a ``ProtocolError``.
@@ -15,8 +18,8 @@ Theory of operation
   ``identity``) is inflated at most ``_READ_SIZE`` bytes at a time: what a
   read inflates to goes to the framer and the target piece by piece, so the
   event size limit and a bounded target hold however much it inflates. It is
-  always read by its own worker thread, never by the shared reactor: one
-  read can inflate to megabytes of events.
+  always read by its own worker thread, never by the shared reader: one read
+  can inflate to megabytes of events.
 * The connection goes back to the pool only when the body was read to its
   end, nothing unread follows it and the stream was not cancelled; on any
   failure or cancel it is closed.
@@ -27,12 +30,13 @@ from __future__ import annotations
 import socket
 import ssl
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import requests
 import urllib3.exceptions
 
-from .._wire._chunked import Dechunker
+from .._wire._bodies import BodyReader, CloseBody, reader_for
 from ..errors import (
     ProtocolError,
     ReadTimeout,
@@ -40,15 +44,28 @@ from ..errors import (
     StreamConnectionError,
     StreamError,
 )
+from . import _internals as internals
+from ._base import Body as Body  # the protocol, importable from here as before
 from ._cancel import CancelToken
 
-__all__ = ["Body", "map_read_error"]
+__all__ = ["Body", "RequestsBody", "map_read_error"]
 
 _READ_SIZE = 65536
 
 
-class Body:
-    """The body of a streaming response, read as it arrives.
+def _inflater(headers: Any) -> Any:
+    """A zlib decompressor for the body's ``Content-Encoding``, or None."""
+    encoding = headers.get("content-encoding", "").lower().strip()
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        return zlib.decompressobj()
+    return None
+
+
+class RequestsBody:
+    """The body of a streaming response, read as it arrives (implements
+    ``Body``).
 
     ``read()`` returns the next payload bytes (at least one) or b"" at the
     end of the body. A body that was not read to its clean end is never
@@ -57,56 +74,65 @@ class Body:
 
     def __init__(self, response: requests.Response, token: CancelToken) -> None:
         self._response = response
-        self._raw = response.raw
+        self._raw = raw = response.raw
         self._token = token
-        self._finished = False
-        self._dirty = False  # bytes after the end of the body were received
-        self._inflate: Any = None
-        encoding = response.headers.get("content-encoding", "").lower().strip()
-        if encoding in ("gzip", "x-gzip"):
-            self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif encoding == "deflate":
-            self._inflate = zlib.decompressobj()
-        self._file, self._dechunker, self._remaining = _open_body(self._raw)
+        self._dirty = False  # content arrived after the provider's end marker
+        self._inflate: Any = _inflater(response.headers)
         self._timeout: float | None = None
+        found = internals.socket_file(raw)
+        self._reader: BodyReader
+        self._read1: Callable[[int], bytes]
+        if found is None:
+            # urllib3 de-frames the body itself; it ends where urllib3 says.
+            self._file: Any = None
+            self._read1 = lambda size: raw.read1(size, decode_content=False)
+            self._reader = CloseBody()
+        else:
+            self._file = found.file
+            self._read1 = found.file.read1
+            self._reader = reader_for(found.chunked, found.length)
 
     @property
     def finished(self) -> bool:
         """True once the body was read to its end."""
-        return self._finished
+        return self._reader.done
 
     @property
     def reusable(self) -> bool:
         """True when the connection may serve another request."""
-        return self._finished and not self._dirty and not self._token.cancelled
+        reader = self._reader
+        return (reader.done and not reader.surplus and not self._dirty
+                and not self._token.cancelled)
 
     # -- reads by the worker thread ---------------------------------------------
 
     def read(self) -> bytes:
         """The next payload bytes (inflated when compressed); b"" at the end."""
         inflate = self._inflate
+        if inflate is None:
+            return b"" if self._reader.done else self._read_framed()
         while True:
-            if inflate is not None and inflate.unconsumed_tail:
+            if inflate.unconsumed_tail:
                 data = self._inflate_some(b"")
-            elif self._finished:
+            elif self._reader.done:
                 return b""
             else:
-                data = self._read_framed()
-                if inflate is not None:
-                    data = self._inflate_some(data)
-            if data or self._finished:
+                data = self._inflate_some(self._read_framed())
+            if data or self._reader.done:
                 return data
 
     def _read_framed(self) -> bytes:
+        """The payload of the next read(s) off the connection, at least one
+        byte, or b"" at the end of the body."""
+        reader, read1 = self._reader, self._read1
         try:
-            if self._file is None:
-                data: bytes = self._raw.read1(_READ_SIZE, decode_content=False)
-                if not data:
-                    self._finished = True
-                return data
             while True:
-                payload = self._frame(self._file.read1(_READ_SIZE))
-                if payload or self._finished:
+                data = read1(_READ_SIZE)
+                if not data:
+                    reader.eof()
+                    return b""
+                payload = reader.feed(data)
+                if payload or reader.done:
                     return payload
         except StreamError:
             raise
@@ -118,13 +144,17 @@ class Body:
         ended (the end marker came): for up to ``seconds``, then give up, which
         only means the connection is not reused."""
         sock = self._socket()
-        if self._finished or sock is None:
+        reader = self._reader
+        if reader.done or sock is None:
             return
         timeout = sock.gettimeout()
         try:
             sock.settimeout(seconds)
-            while not self._finished:
-                if self._frame(self._file.read1(_READ_SIZE)):
+            while not reader.done:
+                data = self._read1(_READ_SIZE)
+                if not data:
+                    reader.eof()
+                elif reader.feed(data):
                     self._dirty = True  # content after the end marker
         except (OSError, StreamError, ValueError):
             pass
@@ -134,15 +164,16 @@ class Body:
             except OSError:
                 pass
 
-    # -- reads by the reactor (one selector thread for many bodies) ----------
+    # -- reads by the shared reader thread ------------------------------------------
 
     def nonblocking_socket(self) -> tuple[socket.socket, bytes] | None:
-        """Switch the body to reads by the reactor.
+        """Switch the body to reads by the shared reader.
 
         Returns the socket, now non-blocking, with the body bytes the socket
         file had already buffered; None when this body cannot be read that
-        way (urllib3's own read path, or no plain socket under it). The
-        socket goes back to blocking in ``restore_blocking``.
+        way (urllib3's own read path, no plain socket under it, or a
+        compressed body). The socket goes back to blocking in
+        ``restore_blocking``.
         """
         sock = self._socket()
         if sock is None or self._inflate is not None:
@@ -155,7 +186,7 @@ class Body:
             # One read1 empties the file's buffer (smaller than 64 KiB); with
             # a non-blocking socket it never waits. b"" is "nothing buffered"
             # or EOF: the selector tells which.
-            buffered = self._file.read1(_READ_SIZE) or b""
+            buffered = self._read1(_READ_SIZE) or b""
         except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
             buffered = b""
         return sock, buffered
@@ -168,52 +199,20 @@ class Body:
             pass
 
     def feed_raw(self, data: bytes) -> bytes:
-        """Payload from bytes the reactor read off the socket (b"" means EOF);
-        sets ``finished`` at the end of the body. (Never compressed: see
-        ``nonblocking_socket``.)
+        """Payload from bytes the shared reader read off the socket (b"" means
+        EOF); ``finished`` turns True at the end of the body. (Never
+        compressed: see ``nonblocking_socket``.)
 
         Raises:
             StreamConnectionError: EOF before the end of a framed body.
             ProtocolError: malformed framing.
         """
-        return self._frame(data)
+        if data:
+            return self._reader.feed(data)
+        self._reader.eof()
+        return b""
 
-    # -- framing and compression ---------------------------------------------------
-
-    def _frame(self, data: bytes) -> bytes:
-        """The payload in ``data`` read off the socket (b"" is EOF)."""
-        if self._dechunker is not None:
-            if not data:
-                raise StreamConnectionError("connection closed before the end of the chunked body")
-            payload = self._dechunker.feed(data)
-            if self._dechunker.done:
-                self._finished = True
-                self._dirty = bool(self._dechunker.surplus)
-            return payload
-        if self._remaining is not None:
-            return self._counted(data)
-        if not data:
-            self._finished = True
-        return data
-
-    def _counted(self, data: bytes) -> bytes:
-        assert self._remaining is not None
-        if not data:
-            if self._finished:
-                return b""
-            raise StreamConnectionError(
-                f"connection closed with {self._remaining} body bytes missing"
-            )
-        if self._finished:
-            self._dirty = True
-            return b""
-        if len(data) > self._remaining:
-            raise ProtocolError(
-                f"the server sent {len(data) - self._remaining} bytes more than its "
-                "Content-Length", payload=data[self._remaining:][:100].decode("latin-1"))
-        self._remaining -= len(data)
-        self._finished = self._remaining == 0
-        return data
+    # -- compression, the socket, release -----------------------------------------
 
     def _inflate_some(self, data: bytes) -> bytes:
         """At most ``_READ_SIZE`` bytes inflated from ``data`` (after what an
@@ -222,7 +221,7 @@ class Body:
         try:
             tail = inflate.unconsumed_tail
             out: bytes = inflate.decompress(tail + data if tail else data, _READ_SIZE)
-            if self._finished and not inflate.unconsumed_tail:
+            if self._reader.done and not inflate.unconsumed_tail:
                 out += inflate.flush()
         except zlib.error as exc:
             raise ProtocolError(f"the compressed body is corrupt: {exc}") from None
@@ -230,76 +229,32 @@ class Body:
 
     def _socket(self) -> socket.socket | None:
         """The plain socket under the socket file, if we read it ourselves."""
-        if self._file is None:
-            return None
-        sock = getattr(getattr(self._file, "raw", None), "_sock", None)
-        return sock if isinstance(sock, socket.socket) else None
+        return None if self._file is None else internals.socket_of(self._file)
 
     def close(self) -> None:
         """Release the connection: back to the pool if the body was read to its
         clean end, otherwise closed (never reused)."""
         self._token.detach()
         raw = self._raw
-        if self.reusable:
-            fp = getattr(raw, "_fp", None)
-            try:
-                if fp is not None:
-                    fp.close()
-                raw.release_conn()
-            except Exception:
-                pass
-        else:
-            try:
+        try:
+            if self.reusable:
+                internals.release(raw)
+            else:
                 raw.close()
-            except Exception:
-                pass
+        except Exception:
+            pass
         try:
             self._response.close()
         except Exception:
             pass
 
 
-def _open_body(raw: Any) -> tuple[Any, Dechunker | None, int | None]:
-    """The buffered socket file under an urllib3 response, with how its body
-    is framed; ``(None, None, None)`` selects urllib3's own reads instead.
-
-    This is the one place that reaches into urllib3 / http.client internals
-    (``HTTPResponse._fp`` and its ``fp``); tests pin both paths.
-    """
-    fp = getattr(raw, "_fp", None)
-    file = getattr(fp, "fp", None)
-    if file is None or not hasattr(file, "read1"):
-        return None, None, None
-    if getattr(fp, "chunked", False):
-        if getattr(fp, "chunk_left", None) is not None:
-            return None, None, None  # http.client already began the chunks
-        return file, Dechunker(), None
-    length = getattr(fp, "length", None)
-    if isinstance(length, int):
-        return file, None, length
-    return file, None, None
-
-
 def map_read_error(exc: BaseException, token: CancelToken) -> StreamError:
     """Our error for what a body read raised (the cancel's, if cancelled)."""
     if token.cancelled:
         return StreamCancelled(reason=token.reason or "cancelled")
-    if isinstance(exc, (socket.timeout, TimeoutError)) or _is_read_timeout(exc):
+    if isinstance(exc, (socket.timeout, TimeoutError)) or internals.is_read_timeout(exc):
         return ReadTimeout("no data from the server within the read timeout")
     if isinstance(exc, (OSError, urllib3.exceptions.HTTPError, requests.RequestException)):
         return StreamConnectionError(f"connection failed while reading the stream: {exc}")
     return StreamConnectionError(f"reading the stream failed: {exc!r}")
-
-
-def _is_read_timeout(exc: BaseException) -> bool:
-    seen = 0
-    cur: BaseException | None = exc
-    while cur is not None and seen < 6:
-        if isinstance(cur, (urllib3.exceptions.ReadTimeoutError, requests.exceptions.ReadTimeout)):
-            return True
-        for arg in getattr(cur, "args", ()):
-            if isinstance(arg, (urllib3.exceptions.ReadTimeoutError, socket.timeout)):
-                return True
-        cur = cur.__cause__ or cur.__context__
-        seen += 1
-    return False

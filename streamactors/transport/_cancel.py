@@ -1,16 +1,19 @@
 """Cancellation of one stream, from any thread, in milliseconds.
 
-A ``CancelToken`` belongs to one stream. The worker attaches to it whatever it
-is blocked on: first the pooled connection (while connecting and waiting for
-headers), then the response (while reading the body). ``cancel()`` shuts that
-socket down, which releases a reader blocked in ``recv`` at once; closing the
-response from another thread would not (it waits for the next byte or the read
-timeout). Waiters (a full mailbox, a retry back-off) register a wake-up
+A ``CancelToken`` belongs to one stream. The transport attaches to it how to
+abort whatever the stream is blocked on: first the pooled connection (while
+connecting and waiting for headers), then the response (while reading the
+body). For a socket that means shutting it down, which releases a reader
+blocked in ``recv`` at once; closing the response from another thread would
+not (it waits for the next byte or the read timeout). The token knows only
+the callable: how to reach the socket is the transport's business (for
+requests, ``_internals``), so this module imports nothing but the standard
+library. Waiters (a full mailbox, a retry back-off) register a wake-up
 callback instead.
 
-The token detaches from the connection before the connection goes back to the
-pool, under its lock, so a late cancel can never shut down a connection that
-already serves another stream.
+The token detaches before the connection goes back to the pool, under its
+lock, so a late cancel can never shut down a connection that already serves
+another stream.
 
 When the worker decides how the stream ends it ``seal()``s the token: a cancel
 that came first wins (the stream ends with ``StreamCancelled``, even if its
@@ -54,14 +57,13 @@ class CancelToken:
             "handler_failed", "shutdown").
     """
 
-    __slots__ = ("_callbacks", "_conn", "_event", "_lock", "_response", "_sealed", "cause",
-                 "reason", "shutting_down")
+    __slots__ = ("_abort", "_callbacks", "_event", "_lock", "_sealed", "cause", "reason",
+                 "shutting_down")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._event = threading.Event()
-        self._conn: Any = None
-        self._response: Any = None
+        self._abort: Callable[[], None] | None = None
         self._callbacks: list[Callable[[], None]] = []
         self.reason: str | None = None
         #: the exception that caused a cancel, when there was one.
@@ -84,13 +86,11 @@ class CancelToken:
                 return False
             self.reason = reason
             self.cause = cause
-            conn, response = self._conn, self._response
+            abort = self._abort
             callbacks = list(self._callbacks)
         self._event.set()
-        if response is not None:
-            _shutdown_response(response)
-        if conn is not None:
-            shutdown_socket(getattr(conn, "sock", None))
+        if abort is not None:
+            _call(abort)
         for cb in callbacks:
             try:
                 cb()
@@ -109,27 +109,21 @@ class CancelToken:
         """Sleep up to ``seconds``; True if cancelled meanwhile."""
         return self._event.wait(seconds)
 
-    def attach_connection(self, conn: Any) -> None:
-        """The connection a request is being sent on (None to detach)."""
+    def attach(self, abort: Callable[[], None]) -> None:
+        """How to abort what the stream now waits on (a connect, the response
+        head, the body), replacing the one before: ``cancel()`` calls it, at
+        once if the stream is already cancelled. It must be quick and must not
+        raise (it runs on the cancelling thread)."""
         with self._lock:
-            self._conn = conn
+            self._abort = abort
             cancelled = self.reason is not None
-        if cancelled and conn is not None:
-            shutdown_socket(getattr(conn, "sock", None))
-
-    def attach_response(self, response: Any) -> None:
-        """The urllib3 response whose body is being read (None to detach)."""
-        with self._lock:
-            self._response = response
-            cancelled = self.reason is not None
-        if cancelled and response is not None:
-            _shutdown_response(response)
+        if cancelled:
+            _call(abort)
 
     def detach(self) -> None:
-        """Forget connection and response (before they go back to the pool)."""
+        """Forget the abort (before the connection goes back to the pool)."""
         with self._lock:
-            self._conn = None
-            self._response = None
+            self._abort = None
 
     def add_callback(self, cb: Callable[[], None]) -> None:
         """Call ``cb`` on cancel (at once if already cancelled)."""
@@ -147,13 +141,8 @@ class CancelToken:
                 pass
 
 
-def _shutdown_response(response: Any) -> None:
-    # urllib3 >= 2.3 has HTTPResponse.shutdown(); older ones expose the socket
-    # through the connection. Either way: shut the socket, never just close.
+def _call(abort: Callable[[], None]) -> None:
     try:
-        response.shutdown()
-        return
-    except Exception:
+        abort()
+    except Exception:  # an abort must never break cancel
         pass
-    conn = getattr(response, "connection", None) or getattr(response, "_connection", None)
-    shutdown_socket(getattr(conn, "sock", None))

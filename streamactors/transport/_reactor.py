@@ -52,7 +52,7 @@ codecs guarantee it), so none can hold the reader for long.
 
 from __future__ import annotations
 
-import errno
+import logging
 import os
 import selectors
 import socket
@@ -66,8 +66,11 @@ from typing import Any
 
 from ..errors import ReadTimeout, StreamError
 from ._cancel import CancelToken
+from ._recv import gil_holding_reader
 
 __all__ = ["Reactor", "shared_reactor"]
+
+log = logging.getLogger("streamactors")
 
 _READ_SIZE = 65536
 #: How often read timeouts are checked (their resolution).
@@ -91,56 +94,15 @@ _SLOW_CALL = 0.05
 _BUSY_SHARE = 0.2
 
 
-_AGAIN_ERRNOS = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})
-
-
-def _gil_holding_reader() -> Callable[[socket.socket], Callable[[int], bytes]] | None:
-    """``sock -> recv(size)`` that reads without releasing the GIL, for one
-    reactor thread (the buffer is that thread's own); None where unavailable.
-
-    The returned ``recv`` behaves as a non-blocking ``socket.recv``: bytes,
-    b"" at EOF, ``BlockingIOError`` when nothing is ready, ``OSError`` else.
-    """
-    flags = getattr(socket, "MSG_DONTWAIT", None)
-    if flags is None or os.name != "posix":
-        return None
-    try:
-        import ctypes
-
-        crecv = ctypes.PyDLL(None, use_errno=True).recv  # PyDLL: the GIL stays held
-    except (ImportError, OSError, AttributeError, TypeError):
-        return None
-    crecv.restype = ctypes.c_ssize_t
-    crecv.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-    buf = ctypes.create_string_buffer(_READ_SIZE)
-    address = ctypes.addressof(buf)
-    string_at = ctypes.string_at
-    get_errno = ctypes.get_errno
-    again = _AGAIN_ERRNOS
-
-    def reader(sock: socket.socket, _keep: Any = buf) -> Callable[[int], bytes]:
-        # ``_keep``: the buffer must live as long as any recv writing into it.
-        fileno = sock.fileno  # -1 once closed: EBADF, never another socket's bytes
-
-        def recv(size: int, _keep: Any = _keep) -> bytes:
-            n: int = crecv(fileno(), address, size if size < _READ_SIZE else _READ_SIZE, flags)
-            if n > 0:
-                return string_at(address, n)
-            if n == 0:
-                return b""
-            err = get_errno()
-            if err in again:
-                raise BlockingIOError(err, os.strerror(err))
-            raise OSError(err, os.strerror(err))
-
-        return recv
-
-    return reader
-
-
 class _Job:
+    """One body being read: its socket, its callbacks, how it ended.
+
+    ``read_timeout`` may be shortened by ``on_data`` itself (on the reactor
+    thread): after the end of a stream's content, only the rest of its
+    framing is still awaited, briefly."""
+
     __slots__ = ("busy", "done", "error", "fd", "held", "last", "map_error", "moved", "on_data",
-                 "plain", "read_timeout", "recv", "sock", "tls", "window")
+                 "on_done", "plain", "read_timeout", "recv", "sock", "tls", "window")
 
     def __init__(
         self,
@@ -148,8 +110,11 @@ class _Job:
         on_data: Callable[[bytes], bool],
         read_timeout: float | None,
         map_error: Callable[[BaseException], StreamError],
+        on_done: Callable[[BaseException | None, bool], None] | None = None,
     ) -> None:
         self.sock = sock
+        #: called on the reactor thread when the job ends: (error, moved)
+        self.on_done = on_done
         self.fd = -1
         self.plain: Callable[[int], bytes] = sock.recv
         #: the GIL-holding recv, set on the reactor thread where available
@@ -207,22 +172,23 @@ class Reactor:
     def __repr__(self) -> str:
         return f"<Reactor jobs={len(self._jobs) - 1}>"
 
-    def run(
+    def start(
         self,
         sock: socket.socket,
         on_data: Callable[[bytes], bool],
         read_timeout: float | None,
-        token: CancelToken,
         map_error: Callable[[BaseException], StreamError],
-    ) -> bool:
+        on_done: Callable[[BaseException | None, bool], None],
+    ) -> _Job:
         """Read ``sock`` (non-blocking) on the reactor thread, passing each
-        read to ``on_data`` (b"" at EOF) until it returns True; block the
-        calling worker meanwhile and raise what the job ended with.
+        read to ``on_data`` (b"" at EOF) until it returns True; return at once.
 
-        Returns True when the job ended on the reactor, False when it was
-        handed back (its callbacks cost too much): the caller then reads the
-        rest of the body itself (the socket is still non-blocking)."""
-        job = _Job(sock, on_data, read_timeout, map_error)
+        When the job ends, ``on_done(error, moved)`` runs on the reactor
+        thread: ``error`` is what ended it (None for a complete body),
+        ``moved`` True when it was handed back because its callbacks cost too
+        much (the caller then reads the rest of the body on a thread of its
+        own; the socket is still non-blocking). ``on_done`` must not block."""
+        job = _Job(sock, on_data, read_timeout, map_error, on_done)
         with self._lock:
             self._pending.append(job)
             if self._thread is None or not self._thread.is_alive():
@@ -234,6 +200,22 @@ class Reactor:
             self._wake_w.send(b"x")
         except (BlockingIOError, InterruptedError):
             pass  # a wake-up is already pending
+        return job
+
+    def run(
+        self,
+        sock: socket.socket,
+        on_data: Callable[[bytes], bool],
+        read_timeout: float | None,
+        token: CancelToken,
+        map_error: Callable[[BaseException], StreamError],
+    ) -> bool:
+        """``start`` for a caller that waits (a stream with a thread of its
+        own): block until the job ended, raise what it ended with.
+
+        Returns True when the job ended on the reactor, False when it was
+        handed back: the caller then reads the rest of the body itself."""
+        job = self.start(sock, on_data, read_timeout, map_error, _ignore)
         job.done.wait()
         if job.error is not None:
             raise job.error
@@ -246,7 +228,7 @@ class Reactor:
         # each, everything looked up once (a paced chunk costs about 2 us of
         # recv and 0.5 us of poll; the rest of this loop should cost less).
         poll = self._poll_function()
-        self._reader = _gil_holding_reader()
+        self._reader = gil_holding_reader()
         jobs = self._jobs
         get = jobs.get
         monotonic = time.monotonic
@@ -291,6 +273,9 @@ class Reactor:
                     self._finish(job, exc)
                 else:
                     self._charge(job, perf_counter() - started, now)
+                    limit = job.read_timeout
+                    if limit is not None and limit < _TICK and now + limit < next_tick:
+                        next_tick = now + limit  # a short wait (the end of a body): on time
                 if len(data) >= _BULK:  # a burst: read the next one as socket.recv does
                     job.recv = job.plain
                 elif job.held is not None:  # a trickle: keep the GIL
@@ -362,8 +347,7 @@ class Reactor:
                 self._sel.register(job.sock, selectors.EVENT_READ, job)
                 job.fd = job.sock.fileno()
             except (ValueError, OSError) as exc:  # socket already closed
-                job.error = job.map_error(exc)
-                job.done.set()
+                self._finish(job, job.map_error(exc))
                 continue
             if self._reader is not None and not job.tls:
                 job.held = job.recv = self._reader(job.sock)
@@ -384,6 +368,15 @@ class Reactor:
                 pass
         job.error = error
         job.done.set()
+        if job.on_done is not None:
+            try:
+                job.on_done(error, job.moved)
+            except BaseException:  # a stream's completion must not stop the reader
+                log.error("a stream's completion failed on the reader thread", exc_info=True)
+
+
+def _ignore(error: BaseException | None, moved: bool) -> None:
+    """The completion of a job whose caller waits on ``done``."""
 
 
 _shared: Reactor | None = None

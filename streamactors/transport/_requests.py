@@ -1,9 +1,11 @@
 """HTTP for streams, over ``requests``: sending a request, reading its head.
 
-With ``_body`` (the body, read as it arrives) and ``_pool`` (cancellable,
-expiring pooled connections) it is the only place that touches ``requests``
-and urllib3, and it wraps every trap of ``requests`` with streamed bodies (see
-DESIGN.md field notes) so nothing above it sees them:
+``RequestsTransport`` implements the ``Transport`` protocol (``_base``). With
+``_body`` (the body, read as it arrives), ``_pool`` (expiring pooled
+connections) and ``_internals`` (the one module that reaches into requests',
+urllib3's and http.client's private parts) it is the only place that touches
+``requests`` and urllib3, and it wraps every trap of ``requests`` with
+streamed bodies (see DESIGN.md field notes) so nothing above it sees them:
 
 * ``Accept-Encoding: identity`` (gzip buffers events); a server that
   compresses anyway is inflated in bounded steps (``_body``);
@@ -26,15 +28,10 @@ import os
 import ssl
 import weakref
 from collections.abc import Mapping
-from typing import Any
 
 import requests
-import requests.adapters
 import requests.utils
-import urllib3
-import urllib3.connection
 import urllib3.exceptions
-import urllib3.util.connection
 
 from .._version import __version__
 from ..errors import (
@@ -47,48 +44,46 @@ from ..errors import (
     StreamError,
 )
 from ..providers._base import HTTPRequest
-from ._body import Body, map_read_error
+from . import _internals as internals
+from ._base import MAX_ERROR_BODY, read_all
+from ._base import Body as Body  # the protocols, importable from here as before
+from ._base import Response as Response
+from ._base import Transport as Transport
+from ._body import RequestsBody, map_read_error
 from ._cancel import CancelToken
-from ._pool import DEFAULT_KEEPALIVE_EXPIRY, Adapter, current_token
+from ._pool import DEFAULT_KEEPALIVE_EXPIRY, Adapter
 from ._reactor import Reactor, shared_reactor
 from ._timeouts import Timeout
 
-__all__ = ["Body", "Response", "Transport", "map_read_error"]
+__all__ = ["MAX_ERROR_BODY", "Body", "RequestsResponse", "RequestsTransport", "Response",
+           "Transport", "map_read_error"]
 
-_READ_SIZE = 65536
 _USER_AGENT = f"streamactors/{__version__} python-requests/{requests.__version__}"
-MAX_ERROR_BODY = 1024 * 1024
 
 
-class Response:
-    """Status, headers and body of a stream's HTTP response."""
+class RequestsResponse:
+    """Status, headers and body of a stream's HTTP response (implements
+    ``Response``)."""
 
     def __init__(self, response: requests.Response, token: CancelToken) -> None:
         self.status_code = response.status_code
         self.headers: Mapping[str, str] = {k.lower(): v for k, v in response.headers.items()}
         self._response = response
-        self._token = token
-        token.attach_response(response.raw)
-        self.body = Body(response, token)
+        raw = response.raw
+        token.attach(lambda: internals.shutdown_response(raw))
+        self.body = RequestsBody(response, token)
 
     def read_all(self, limit: int = MAX_ERROR_BODY) -> bytes:
         """The rest of the body, up to ``limit`` bytes (for error bodies)."""
-        parts = []
-        size = 0
-        while size < limit:
-            data = self.body.read()
-            if not data:
-                break
-            parts.append(data)
-            size += len(data)
-        return b"".join(parts)[:limit]
+        return read_all(self.body, limit)
 
     def close(self) -> None:
         self.body.close()
 
 
-class Transport:
-    """A pool of connections shared by the streams of one ``Client``.
+class RequestsTransport:
+    """A pool of connections shared by the streams of one ``Client``
+    (implements ``Transport`` over requests and urllib3).
 
     Args:
         pool_maxsize: connections kept per host.
@@ -134,14 +129,14 @@ class Transport:
         which would cut the parent's connections too)."""
         old = self._session
         self._session = self._new_session()
-        for pool in _pools_of(old):
+        for pool in internals.pools_of(old):
             try:
                 pool.close()
             except Exception:
                 pass
 
     def __repr__(self) -> str:
-        return f"<Transport trust_env={self._trust_env}>"
+        return f"<RequestsTransport trust_env={self._trust_env}>"
 
     def _proxies_for(self, url: str) -> dict[str, str]:
         if not self._trust_env:
@@ -152,7 +147,8 @@ class Transport:
             found = self._proxies[key] = dict(requests.utils.get_environ_proxies(url))
         return found
 
-    def send(self, request: HTTPRequest, timeout: Timeout, token: CancelToken) -> Response:
+    def send(self, request: HTTPRequest, timeout: Timeout,
+             token: CancelToken) -> RequestsResponse:
         """Send ``request`` and return once the response headers arrived.
 
         Raises:
@@ -164,7 +160,6 @@ class Transport:
         headers = {"User-Agent": _USER_AGENT, **request.wire_headers()}
         headers.setdefault("Accept-Encoding", "identity")
         body = json.dumps(request.body, ensure_ascii=False).encode("utf-8")
-        current_token.token = token
         try:
             if token.cancelled:
                 raise StreamCancelled(reason=token.reason or "cancelled")
@@ -174,22 +169,21 @@ class Transport:
             # Session.send, not the adapter, so that requests-mock still works.
             prepared = requests.PreparedRequest()
             prepared.prepare(method=request.method, url=request.url, headers=headers, data=body)
-            response = self._session.send(
-                prepared,
-                stream=True,
-                allow_redirects=False,
-                timeout=(timeout.connect, timeout.read),
-                verify=self._verify,
-                proxies=self._proxies_for(request.url),
-            )
+            with internals.sending(token):
+                response = self._session.send(
+                    prepared,
+                    stream=True,
+                    allow_redirects=False,
+                    timeout=(timeout.connect, timeout.read),
+                    verify=self._verify,
+                    proxies=self._proxies_for(request.url),
+                )
         except StreamError:
             raise
         except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:
             raise self._cancelled_or(token, _send_error(exc, request.url, timeout)) from None
-        finally:
-            current_token.token = None
         try:
-            return Response(response, token)
+            return RequestsResponse(response, token)
         except BaseException:
             token.detach()
             response.close()
@@ -210,29 +204,12 @@ class Transport:
         would stay open until garbage collection, for as long as anything
         (an error's traceback, say) still references a pool. Close them here.
         """
-        for pool in _pools_of(self._session):
+        for pool in internals.pools_of(self._session):
             try:
                 pool.close()
             except Exception:
                 pass
         self._session.close()
-
-
-def _pools_of(session: requests.Session) -> list[Any]:
-    """The urllib3 connection pools behind a session's adapters."""
-    pools: list[Any] = []
-    seen: set[int] = set()
-    for adapter in session.adapters.values():
-        if id(adapter) in seen:
-            continue
-        seen.add(id(adapter))
-        managers = [getattr(adapter, "poolmanager", None),
-                    *getattr(adapter, "proxy_manager", {}).values()]
-        for manager in managers:
-            found = getattr(manager, "pools", None)
-            if found is not None:
-                pools.extend(p for p in (found.get(k) for k in list(found.keys())) if p)
-    return pools
 
 
 def _verify_setting(verify: bool | str | None, trust_env: bool) -> bool | str:
@@ -261,7 +238,7 @@ def _send_error(exc: BaseException, url: str, timeout: Timeout) -> StreamError:
         return ConnectTimeout(f"could not connect to {host} within {timeout.connect} s: {exc}")
     if isinstance(exc, requests.exceptions.ReadTimeout):
         return ReadTimeout(f"no response headers from {host} within {timeout.read} s")
-    cause = _root_cause(exc)
+    cause = internals.root_cause(exc)
     if isinstance(cause, ssl.SSLCertVerificationError):
         err = StreamConnectionError(
             f"TLS certificate verification failed for {host}: {cause.verify_message}; give "
@@ -277,26 +254,7 @@ def _send_error(exc: BaseException, url: str, timeout: Timeout) -> StreamError:
     return StreamConnectionError(f"request to {host} failed: {exc}")
 
 
-def _root_cause(exc: BaseException) -> BaseException:
-    """The innermost exception under requests' and urllib3's wrappers."""
-    seen = 0
-    cur = exc
-    while seen < 8:
-        inner = cur.__cause__ or cur.__context__
-        for arg in getattr(cur, "args", ()):
-            if isinstance(arg, BaseException):
-                inner = inner or arg
-        reason = getattr(cur, "reason", None)
-        if isinstance(reason, BaseException):
-            inner = reason
-        if inner is None or inner is cur:
-            return cur
-        cur = inner
-        seen += 1
-    return cur
-
-
-_transports: weakref.WeakSet[Transport] = weakref.WeakSet()
+_transports: weakref.WeakSet[RequestsTransport] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:

@@ -4,9 +4,12 @@ negative size used to loop forever, freezing the reactor with it)."""
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streamactors._wire._chunked import Dechunker
 from streamactors.errors import ProtocolError
@@ -83,3 +86,57 @@ def test_work_is_linear_in_the_input() -> None:
     out = b"".join(d.feed(wire[i : i + 65536]) for i in range(0, len(wire), 65536))
     assert d.done and out == b"x" * (1 << 20 // 6)
     assert time.perf_counter() - start < 5.0
+
+
+def _chunked(pieces: list[bytes], trailers: bytes = b"") -> bytes:
+    body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces if p)
+    return body + b"0\r\n" + trailers + b"\r\n"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pieces=st.lists(st.binary(min_size=1, max_size=40), max_size=12),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=20),
+    trailers=st.sampled_from([b"", b"X-Trailer: 1\r\n"]),
+)
+def test_dechunker_any_split(pieces: list[bytes], cuts: list[int], trailers: bytes) -> None:
+    wire = _chunked(pieces, trailers)
+    bounds = sorted({0, len(wire), *(c for c in cuts if c < len(wire))})
+    d = Dechunker()
+    out = b"".join(d.feed(wire[a:b]) for a, b in itertools.pairwise(bounds))
+    assert out == b"".join(pieces)
+    assert d.done
+
+
+@settings(max_examples=200, deadline=None)
+@given(pieces=st.lists(st.binary(min_size=1, max_size=40), max_size=12))
+def test_dechunker_one_chunk_per_read(pieces: list[bytes]) -> None:
+    # How a paced server sends: each read is exactly one whole chunk (the
+    # decoder's fast path), payloads holding CRLFs and hex digits included.
+    wire = _chunked(pieces)
+    frames = [b"%x\r\n%s\r\n" % (len(p), p) for p in pieces]
+    d = Dechunker()
+    out = [d.feed(f) for f in frames]
+    assert out == pieces
+    assert d.feed(wire[sum(map(len, frames)):]) == b"" and d.done
+
+
+def test_dechunker_whole_chunks_with_extensions_and_errors() -> None:
+    d = Dechunker()
+    assert d.feed(b"3;x=1\r\nabc\r\n") == b"abc"
+    assert d.feed(b"3\r\nabc\r\n") == b"abc"
+    with pytest.raises(ProtocolError):
+        Dechunker().feed(b"3\r\nabcd\r\n")  # data longer than its size
+    with pytest.raises(ProtocolError):
+        Dechunker().feed(b"zz\r\nab\r\n")
+
+
+def test_dechunker_extensions_and_errors() -> None:
+    d = Dechunker()
+    assert d.feed(b"3;ext=1\r\nabc\r\n0\r\n\r\n") == b"abc" and d.done
+    with pytest.raises(ProtocolError):
+        Dechunker().feed(b"zz\r\nabc\r\n")
+    with pytest.raises(ProtocolError):
+        Dechunker().feed(b"2\r\nabc\r\n")
+    with pytest.raises(ProtocolError):
+        Dechunker().feed(b"1" * 5000)
