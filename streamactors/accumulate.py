@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._chunk import Chunk, Usage
+from ._chunk import Chunk, ToolCallDelta, Usage
 from ._result import Choice, StreamResult, ToolCall
 
 __all__ = ["Accumulator"]
@@ -54,6 +54,40 @@ class _ChoiceState:
         self.finish: str | None = None
         self.native: str | None = None
         self.logprobs: list[Any] | None = None
+
+    def add_tools(self, deltas: tuple[ToolCallDelta, ...]) -> None:
+        """Merge tool-call fragments by their ``index`` (see the module rules)."""
+        tools = self.tools
+        for d in deltas:
+            t = tools.get(d.index)
+            if t is not None and d.id and t[0] is not None and d.id != t[0]:
+                self.done_tools.append((d.index, t))  # the index was reused by a new call
+                t = None
+            if t is None:
+                tools[d.index] = [d.id, d.name, d.type, [d.arguments] if d.arguments else [],
+                                  len(tools) + len(self.done_tools)]
+                continue
+            if t[0] is None and d.id:
+                t[0] = d.id
+            if t[1] is None and d.name:
+                t[1] = d.name
+            if d.arguments:
+                args = t[3]
+                args.append(d.arguments)
+                if len(args) >= _COMPACT:
+                    _compact(args)
+
+    def add_logprobs(self, logprobs: Any) -> None:
+        """Keep a chunk's log-probabilities (OpenAI's ``{"content": [...]}``
+        is unwrapped; other shapes are kept as sent)."""
+        if self.logprobs is None:
+            self.logprobs = []
+        if isinstance(logprobs, dict) and isinstance(logprobs.get("content"), list):
+            self.logprobs.extend(logprobs["content"])
+        elif isinstance(logprobs, dict) and "content" in logprobs:
+            pass  # {"content": null, "refusal": ...}: nothing to keep
+        else:
+            self.logprobs.append(logprobs)
 
     def to_choice(self, index: int) -> Choice:
         calls = sorted([*self.done_tools, *self.tools.items()], key=lambda c: (c[0], c[1][4]))
@@ -96,6 +130,8 @@ class Accumulator:
 
     def add(self, chunk: Chunk) -> None:
         """Fold one chunk in."""
+        # The common chunk carries text or reasoning and nothing rare: it pays
+        # one test per field and no call. Few chunks carry the rare fields.
         self.chunks += 1
         st = self._choices.get(chunk.index)
         if st is None:
@@ -110,53 +146,34 @@ class Accumulator:
             reasoning.append(chunk.reasoning)
             if len(reasoning) >= _COMPACT:
                 _compact(reasoning)
-        if chunk.refusal:
-            st.refusal.append(chunk.refusal)
         if chunk.tool_calls:
-            tools = st.tools
-            for d in chunk.tool_calls:
-                t = tools.get(d.index)
-                if t is not None and d.id and t[0] is not None and d.id != t[0]:
-                    st.done_tools.append((d.index, t))  # the index was reused by a new call
-                    t = None
-                if t is None:
-                    tools[d.index] = [d.id, d.name, d.type, [d.arguments] if d.arguments else [],
-                                      len(tools) + len(st.done_tools)]
-                    continue
-                if t[0] is None and d.id:
-                    t[0] = d.id
-                if t[1] is None and d.name:
-                    t[1] = d.name
-                if d.arguments:
-                    args = t[3]
-                    args.append(d.arguments)
-                    if len(args) >= _COMPACT:
-                        _compact(args)
+            st.add_tools(chunk.tool_calls)
+        if (chunk.finish_reason is not None or chunk.usage is not None or chunk.refusal
+                or chunk.logprobs):
+            self._add_rare(st, chunk)
+        if chunk.model:
+            self.model = chunk.model
+        if self.id is None and chunk.id:
+            self._first_id(chunk)
+
+    def _add_rare(self, st: _ChoiceState, chunk: Chunk) -> None:
+        """The fields few chunks carry: finish reason, usage, refusal, log-probabilities."""
         if chunk.finish_reason is not None:
             st.finish = chunk.finish_reason
             st.native = chunk.native_finish_reason
         if chunk.usage is not None:
             self.usage = chunk.usage
+        if chunk.refusal:
+            st.refusal.append(chunk.refusal)
         if chunk.logprobs:
-            self._add_logprobs(st, chunk.logprobs)
-        if self.id is None and chunk.id:
-            self.id = chunk.id
-            raw = chunk.raw
-            if isinstance(raw, dict) and isinstance(raw.get("created"), int):
-                self.created = raw["created"]
-        if chunk.model:
-            self.model = chunk.model
+            st.add_logprobs(chunk.logprobs)
 
-    @staticmethod
-    def _add_logprobs(st: _ChoiceState, logprobs: Any) -> None:
-        if st.logprobs is None:
-            st.logprobs = []
-        if isinstance(logprobs, dict) and isinstance(logprobs.get("content"), list):
-            st.logprobs.extend(logprobs["content"])
-        elif isinstance(logprobs, dict) and "content" in logprobs:
-            pass  # {"content": null, "refusal": ...}: nothing to keep
-        else:
-            st.logprobs.append(logprobs)
+    def _first_id(self, chunk: Chunk) -> None:
+        """Take the response id (and its creation time) from the first chunk naming it."""
+        self.id = chunk.id
+        raw = chunk.raw
+        if isinstance(raw, dict) and isinstance(raw.get("created"), int):
+            self.created = raw["created"]
 
     @property
     def complete(self) -> bool:

@@ -1,6 +1,6 @@
 """The UTF-8 byte order mark at the very start of a body: stripped once,
-also when its three bytes arrive in separate reads. Shared by the SSE and
-NDJSON decoders."""
+also when its three bytes arrive in separate reads. Used by the line
+splitter (``_lines``) that the SSE and NDJSON decoders share."""
 
 from __future__ import annotations
 

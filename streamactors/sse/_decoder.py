@@ -7,22 +7,12 @@ This follows the WHATWG HTML "event stream interpretation" algorithm (see
 LLM stream of ``data: {...json...}\\n\\n`` events, close to the cost of one
 ``bytes.split`` and one ``bytes.decode`` per event.
 
-* Bytes are kept as bytes until a whole line (or a whole event's data) is
-  known, then decoded with ``errors="replace"``. Lines are only ever cut at
-  CR or LF, which are ASCII and never part of a multi-byte UTF-8 sequence, so
-  decoding per line is the same as decoding the whole stream first: a
-  character split across two reads is simply joined before it is decoded.
-* Line ends: a read without CR is cut with ``split(b"\\n")``; a read with a CR
-  with ``bytes.splitlines()``, which knows exactly CR, LF and CRLF (unlike
-  ``str.splitlines()``, it ignores VT, FF, NEL and U+2028). A CR that is the
-  last byte of a read already ended its line; if the next read starts with
-  LF, that LF is the second half of the same CRLF and is dropped
-  (``_skip_lf``).
-* The incomplete last line of a read is held as a list of pieces, joined
-  only once its end arrives, so a peer sending an endless line costs linear
-  time and hits the size limit instead of growing memory.
-* One UTF-8 BOM is removed at the very start of the stream, also when its
-  three bytes arrive in separate reads (``_bom``).
+* Lines come from the shared ``_wire._lines.LineSplitter`` (CR, LF and CRLF
+  line ends, a CR ending one read and a LF opening the next counted once,
+  the incomplete line held in pieces, one BOM removed at the very start).
+  Bytes stay bytes until a whole line (or a whole event's data) is known,
+  then are decoded with ``errors="replace"``; lines are only cut at ASCII
+  CR or LF, so decoding per line is the same as decoding the whole stream.
 * Size limit: at every point the raw bytes of the pending event's ``data``
   lines plus the bytes of the current line (complete or not) must stay within
   ``max_event_bytes``. The measure only grows while an event is pending, so
@@ -30,29 +20,35 @@ LLM stream of ``data: {...json...}\\n\\n`` events, close to the cost of one
   is exceeded, the events completed earlier in the same ``feed`` are still
   returned and the ``ProtocolError`` is raised by the next call (``feed`` or
   ``close``); if there are none it is raised at once. The error is sticky.
+* Two shortcuts take a read that is exactly one whole event while nothing is
+  pending (``_ready``), the way a paced server sends them: ``feed_one`` (one
+  ``data:`` line; returns its data, builds no event) for readers that call it
+  first, and inside ``feed`` the ``event:`` + ``data:`` form (Anthropic, the
+  OpenAI Responses API), which ``feed_one`` never takes, so no read is
+  examined twice. Either gives what the general path would give.
 * The hot loop recognises ``data: `` lines and blank lines with byte
   comparisons and builds events by setting their slots directly rather than
-  through the frozen dataclass' ``__init__`` (0.25 us instead of 0.5 us,
-  which would otherwise be over half the cost of an event).
+  through the frozen dataclass' ``__init__``, which costs twice as much and
+  would otherwise be a large part of the cost of an event.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .._wire._bom import strip_bom
+from .._wire._lines import DEFAULT_MAX_BYTES, LineSplitter
 from ..errors import ProtocolError
 from ._event import ServerSentEvent
 
 __all__ = ["DEFAULT_MAX_EVENT_BYTES", "SSEDecoder"]
 
 #: Default limit of one pending event (data lines plus the current line), in bytes.
-DEFAULT_MAX_EVENT_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_EVENT_BYTES = DEFAULT_MAX_BYTES
 
 _PAYLOAD_BYTES = 256
 
-# Building a frozen slotted dataclass through __init__ costs about 0.5 us;
-# setting its slots directly costs half that. Same result, same class.
+# Setting a frozen slotted dataclass' slots directly costs half of its
+# __init__, on the path of every event. Same result, same class.
 _new: Any = object.__new__
 _slots: Any = ServerSentEvent.__dict__
 _set_event = _slots["event"].__set__
@@ -83,35 +79,32 @@ class SSEDecoder:
 
     Feed it whatever the socket returned; it returns the events completed by
     those bytes, in order, and never blocks or performs I/O. Call ``close()``
-    at the end of the body. One decoder per stream.
+    at the end of the body. One decoder per stream. A reader of paced streams
+    (one event per read) calls ``feed_one`` first and ``feed`` when it declines.
     """
 
     __slots__ = (
-        "_at_start",
-        "_bom",
         "_data",
         "_error",
         "_event",
         "_event_retry",
         "_id",
         "_last_event_id",
+        "_lines",
         "_max",
+        "_ready",
         "_retry",
         "_size",
-        "_skip_lf",
-        "_tail",
-        "_tail_len",
     )
 
     def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
         if max_event_bytes < 1:
             raise ValueError("max_event_bytes must be positive")
         self._max = max_event_bytes
-        self._at_start = True  # no byte of the stream decided yet (BOM check)
-        self._bom = b""  # bytes of a possible BOM split across reads
-        self._skip_lf = False  # last read ended with CR: drop a leading LF
-        self._tail: list[bytes] = []  # pieces of the incomplete current line
-        self._tail_len = 0
+        self._lines = LineSplitter(any_end=True)
+        # Nothing pending anywhere (no line, data, type or retry; the BOM
+        # decided; no error): a read of one whole event may take a shortcut.
+        self._ready = False
         self._data: list[bytes] = []  # values of the pending event's data lines
         self._size = 0  # raw bytes of those data lines
         self._event = ""  # event type buffer
@@ -135,6 +128,35 @@ class SSEDecoder:
         """The reconnection time in milliseconds last set by the server, or None."""
         return self._retry
 
+    def feed_one(self, data: bytes) -> str | None:
+        """The data of ``data`` when it is one whole ``message`` event, else None.
+
+        The fast path of a paced stream, whose every read is one event: when
+        ``data`` is exactly one ``data: ...`` line and a blank line (both
+        ended by LF, or both by CRLF), nothing else, and nothing is pending,
+        return the event's data with the decoder's state updated as ``feed``
+        would, without building an event. Otherwise return None and change
+        nothing: pass ``data`` to ``feed``. ``data`` must be ``bytes``.
+        """
+        # The prefix first: a read this path declines (an ``event:`` line, a
+        # comment) costs one comparison before ``feed`` takes it.
+        if data[:6] != b"data: " or not self._ready:
+            return None
+        if data[-2:] == b"\n\n":
+            end = len(data) - 2
+            if data.find(b"\n") != end or 13 in data:  # 13: CR, an int is faster
+                return None
+        elif data[-4:] == b"\r\n\r\n":  # Gemini ends its lines so
+            end = len(data) - 4
+            if data.find(b"\r") != end or data.find(b"\n") != end + 1:
+                return None
+        else:
+            return None
+        if end > self._max:
+            return None
+        self._last_event_id = self._id
+        return data[6:end].decode("utf-8", "replace")
+
     def feed(self, data: bytes | bytearray | memoryview) -> list[ServerSentEvent]:
         """Take the next bytes of the stream; return the events they completed.
 
@@ -143,110 +165,39 @@ class SSEDecoder:
         """
         if self._error is not None:
             raise self._error
-        if not data:
-            return []
         if type(data) is not bytes:
             data = bytes(data)
-        if data[-2:] == b"\n\n":
-            event = self._whole_event(data)
+        if self._ready and data[:7] == b"event: " and data[-2:] == b"\n\n":
+            event = self._typed_event(data)
             if event is not None:
                 return [event]
-        if self._at_start:
-            started, self._bom = strip_bom(self._bom, data)
-            if started is None:
-                return []
-            self._at_start = False
-            data = started
-            if not data:
-                return []
-        if self._skip_lf:
-            self._skip_lf = False
-            if data[:1] == b"\n":
-                data = data[1:]
-                if not data:
-                    return []
-        tail = self._tail
-        has_cr = b"\r" in data
-        if not has_cr and b"\n" not in data:
-            tail.append(data)
-            self._tail_len += len(data)
-            if self._size + self._tail_len > self._max:
-                head = self._data[0] if self._data else tail[0]
-                self._error = _oversize(self._max, head)
-                raise self._error
-            return []
-        if tail:
-            tail.append(data)
-            data = b"".join(tail)
-            tail.clear()
-            self._tail_len = 0
-        if has_cr:
-            # bytes.splitlines() knows exactly CR, LF and CRLF. A final CR
-            # ends its line now; a LF opening the next read belongs to it.
-            lines = data.splitlines()
-            last = data[-1]
-            if last == 13:
-                self._skip_lf = True
-                rest = b""
-            elif last == 10:
-                rest = b""
-            else:
-                rest = lines.pop()
-        else:
-            lines = data.split(b"\n")
-            rest = lines.pop()
+        lines = self._lines
         events: list[ServerSentEvent] = []
         try:
-            self._process(lines, events)
-            if rest:
-                tail.append(rest)
-                self._tail_len = len(rest)
-            if self._size + len(rest) > self._max:
-                head = self._data[0] if self._data else rest
-                raise _oversize(self._max, head)
+            complete = lines.split(data)
+            if complete:
+                self._process(complete, events)
+            if self._size + lines.pending > self._max:
+                raise _oversize(self._max, self._data[0] if self._data else lines.head())
         except ProtocolError as exc:
             self._error = exc
+            self._ready = False
             if events:
                 return events
             raise
+        self._ready = (lines.idle and not self._data and not self._event
+                       and self._event_retry is None)
         return events
 
-    def _feed_data(self, data: bytes) -> str | None:
-        """The fast path of a paced stream, without building an event.
-
-        When ``data`` is exactly one whole event made of a single
-        ``data: ...`` line (LF line ends, no ``event``/``id``/``retry``
-        field, nothing pending), return its data, with the decoder's state
-        updated as ``feed`` would; it is the data of a ``message`` event.
-        Otherwise return None and change nothing: pass ``data`` to ``feed``.
-        """
-        # The prefix first: a read this path declines (an ``event:`` line, a
-        # comment) costs one comparison before ``feed`` takes it.
-        if (data[:6] != b"data: " or data[-2:] != b"\n\n" or self._at_start
-                or self._skip_lf or self._tail or self._data or self._event
-                or self._event_retry is not None):
-            return None
-        end = len(data) - 2
-        if data.find(b"\n") != end or end > self._max or b"\r" in data:
-            return None
-        self._last_event_id = self._id
-        return data[6:end].decode("utf-8", "replace")
-
-    def _whole_event(self, data: bytes) -> ServerSentEvent | None:
-        """``_feed_data``'s fast path for ``feed`` itself, also taking an
-        ``event: ...`` line before the data line. None sends ``data`` the
-        general way."""
-        if data[:7] != b"event: ":
-            text = self._feed_data(data)
-            return None if text is None else _event("message", text, self._id)
-        if (self._at_start or self._skip_lf or self._tail or self._data or self._event
-                or self._event_retry is not None):
-            return None
+    def _typed_event(self, data: bytes) -> ServerSentEvent | None:
+        """``feed``'s shortcut for a read that is exactly ``event: ...``, then
+        ``data: ...``, then a blank line, with LF line ends, while ``_ready``;
+        None sends it the general way."""
         end = len(data) - 2
         first = data.find(b"\n")
         if (first > self._max or data.find(b"\n", first + 1) != end
                 or data[first + 1 : first + 7] != b"data: " or end - first - 1 > self._max
-                or b"\r" in data):
+                or 13 in data):
             return None
         self._last_event_id = self._id
         return _event(data[7:first].decode("utf-8", "replace") or "message",
@@ -263,11 +214,8 @@ class SSEDecoder:
         """
         if self._error is not None:
             raise self._error
-        self._at_start = True
-        self._bom = b""
-        self._skip_lf = False
-        self._tail.clear()
-        self._tail_len = 0
+        self._lines.end()
+        self._ready = False  # the new stream's first read decides its BOM
         self._data.clear()
         self._size = 0
         self._event = ""
@@ -334,11 +282,19 @@ class SSEDecoder:
             if b"\x00" not in value:
                 self._id = value.decode("utf-8", "replace")
         elif name == b"retry":
-            # bytes.isdigit() is ASCII-only; strip zeros so int() never meets
-            # more digits than it accepts unless the value is truly huge.
-            if value.isdigit():
-                try:
-                    self._retry = self._event_retry = int(value.lstrip(b"0") or b"0")
-                except ValueError:
-                    pass  # more digits than int() accepts: ignore the field
+            retry = _retry_value(value)
+            if retry is not None:
+                self._retry = self._event_retry = retry
         return size
+
+
+def _retry_value(value: bytes) -> int | None:
+    """The value of a ``retry`` field, or None when the field is to be ignored."""
+    # bytes.isdigit() is ASCII-only; strip zeros so int() never meets more
+    # digits than it accepts unless the value is truly huge.
+    if not value.isdigit():
+        return None
+    try:
+        return int(value.lstrip(b"0") or b"0")
+    except ValueError:
+        return None  # more digits than int() accepts: ignore the field

@@ -77,6 +77,22 @@ def test_leading_bom_is_stripped_once() -> None:
     assert decode(b'{"a":1}\n\xef\xbb\xbf{"b":2}\n') == ['{"a":1}', '\ufeff{"b":2}']
 
 
+def test_a_body_that_only_began_like_a_bom_keeps_its_bytes() -> None:
+    """Bytes held while they could still start a BOM are content once the
+    body ends: the same line with or without its LF."""
+    assert decode(b"\xef\xbb") == decode(b"\xef\xbb\n") == ["\ufffd"]
+    assert decode(b"\xef", b"\xbb") == ["\ufffd"]
+    assert decode(b"\xef\xbb\xbf") == []
+
+
+def test_undecided_bom_bytes_count_toward_the_line_limit() -> None:
+    # Two bytes that turned out not to be a BOM join the first line: 11 bytes.
+    with pytest.raises(ProtocolError):
+        decode(b"\xef\xbb", b"cdefghijk\n", max_line_bytes=10)
+    assert decode(b"\xef\xbb", b"cdefghij\n", max_line_bytes=10) == ["\ufffdcdefghij"]
+    assert decode(b"\xef\xbb", b"\xbfcdefghijkl\n", max_line_bytes=10) == ["cdefghijkl"]
+
+
 def test_final_line_without_newline_is_returned_by_close() -> None:
     decoder = NDJSONDecoder()
     assert decoder.feed(b'{"a":1}\n{"done":true}') == ['{"a":1}']

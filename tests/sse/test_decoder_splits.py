@@ -184,13 +184,13 @@ def test_whole_event_reads_keep_the_size_limit() -> None:
 
 
 def run_data_first(pieces: list[bytes]) -> tuple[list[ServerSentEvent], str, int | None]:
-    """``run`` the way the reactor reads a paced stream: ``_feed_data`` first
+    """``run`` the way the readers take a paced stream: ``feed_one`` first
     (the data of one whole ``data:`` event, no event object), ``feed`` when
     it declines."""
     decoder = SSEDecoder()
     events: list[ServerSentEvent] = []
     for piece in pieces:
-        text = decoder._feed_data(piece)
+        text = decoder.feed_one(piece)
         if text is None:
             events += decoder.feed(piece)
         else:
@@ -199,33 +199,88 @@ def run_data_first(pieces: list[bytes]) -> tuple[list[ServerSentEvent], str, int
     return events, decoder.last_event_id, decoder.retry
 
 
+def _at_event_ends(body: bytes) -> list[bytes]:
+    """``body`` cut after every ``\\n\\n`` and every ``\\r\\n\\r\\n``: one event
+    per read, whichever of the two line ends the server uses."""
+    return cut(body, [m.end() for m in re.finditer(rb"\r\n\r\n|\n\n", body)])
+
+
 @settings(max_examples=300, deadline=None)
 @given(streams())
-def test_feed_data_first_matches_reference(body: bytes) -> None:
+def test_feed_one_first_matches_reference(body: bytes) -> None:
     assert run_data_first(_at_blank_lines(body)) == reference(body)
 
 
-@pytest.mark.parametrize("pieces", _WHOLE_EVENT_READS)
-def test_feed_data_in_any_state(pieces: list[bytes]) -> None:
+@settings(max_examples=300, deadline=None)
+@given(streams())
+def test_feed_one_first_with_crlf_event_ends_matches_reference(body: bytes) -> None:
+    assert run_data_first(_at_event_ends(body)) == reference(body)
+
+
+@pytest.mark.parametrize("pieces", [
+    *_WHOLE_EVENT_READS,
+    [b"data: a\r\n\r\n", b"data: b\r\n\r\n", b"data: c\n\n"],  # Gemini's CRLF
+    [b"data: a\r", b"\n\r\n", b"data: b\r\n\r\n"],  # a CR pending, then whole
+    [b"data: a\n\r\n\r\n", b"data: b\r\n\r\n"],  # an extra blank line
+    [b"data: a\rb\r\n\r\n", b"data: \r\n\r\n"],  # CR inside, empty data
+])
+def test_feed_one_in_any_state(pieces: list[bytes]) -> None:
     assert run_data_first(pieces) == reference(b"".join(pieces))
 
 
-def test_feed_data_declines_without_changing_anything() -> None:
+def test_feed_one_takes_crlf_events() -> None:
     decoder = SSEDecoder(max_event_bytes=10)
-    assert decoder._feed_data(b"data: a\n\n") is None  # the start of the stream: feed decides
+    decoder.feed(b": start\n\n")
+    assert decoder.feed_one(b"data: a\r\n\r\n") == "a"
+    assert decoder.feed_one(b"data: 1234\r\n\r\n") == "1234"  # 10 bytes: at the limit
+    assert decoder.feed_one(b"data: 12345\r\n\r\n") is None
+    for declined in (b"data: a\r\n\n", b"data: a\n\r\n", b"data: a\rb\r\n\r\n",
+                     b"data: a\r\r\n\r\n", b"data: a\n\r\n\r\n", b"data: a\r\r"):
+        assert decoder.feed_one(declined) is None, declined
+
+
+def test_feed_one_declines_without_changing_anything() -> None:
+    decoder = SSEDecoder(max_event_bytes=10)
+    assert decoder.feed_one(b"data: a\n\n") is None  # the start of the stream: feed decides
     assert decoder.feed(b"data: a\n\n")[0].data == "a"
-    assert decoder._feed_data(b"data: 1234\n\n") == "1234"  # 10 bytes: at the limit
-    for declined in (b"data: 12345\n\n", b"event: e\ndata: b\n\n", b"data: a\r\n\r\n",
+    assert decoder.feed_one(b"data: 1234\n\n") == "1234"  # 10 bytes: at the limit
+    for declined in (b"data: 12345\n\n", b"event: e\ndata: b\n\n", b"data: a\r\n\n",
                      b"data: a\ndata: b\n\n", b"data: a\n", b"id: 3\n\n", b": ping\n\n"):
-        assert decoder._feed_data(declined) is None, declined
+        assert decoder.feed_one(declined) is None, declined
     assert decoder.last_event_id == ""
     decoder.feed(b"id: 3\n")  # the ID buffer is set at once (the spec)
     assert decoder.last_event_id == ""
-    assert decoder._feed_data(b"data: b\n\n") == "b"
+    assert decoder.feed_one(b"data: b\n\n") == "b"
     assert decoder.last_event_id == "3"  # committed by the blank line, as feed would
     decoder.feed(b"event: e\n")  # a pending type: the general way
-    assert decoder._feed_data(b"data: c\n\n") is None
+    assert decoder.feed_one(b"data: c\n\n") is None
     assert decoder.feed(b"data: c\n\n")[0].event == "e"
+    decoder.feed(b"retry: 5\n")  # a pending retry belongs to the next event
+    assert decoder.feed_one(b"data: d\n\n") is None
+    assert decoder.feed(b"data: d\n\n")[0].retry == 5
+    decoder.feed(b"data: x\r")  # a CR may be the first half of a CRLF
+    assert decoder.feed_one(b"data: e\n\n") is None
+
+
+@pytest.mark.parametrize("limit_breaker", [b"event: " + b"e" * 20 + b"\n", b"x" * 20])
+def test_feed_one_declines_after_an_error(limit_breaker: bytes) -> None:
+    """The error is sticky for ``feed_one`` too: it declines, ``feed`` raises."""
+    decoder = SSEDecoder(max_event_bytes=10)
+    decoder.feed(b"data: a\n\n")
+    with pytest.raises(ProtocolError):
+        decoder.feed(limit_breaker)
+    assert decoder.feed_one(b"data: b\n\n") is None
+    with pytest.raises(ProtocolError):
+        decoder.feed(b"data: b\n\n")
+
+
+def test_typed_event_reads_need_nothing_pending() -> None:
+    """``feed``'s own shortcut (an ``event:`` line, then a ``data:`` line)
+    gives what the general way gives, whatever is pending."""
+    for before in (b"", b"data: p\n", b"id: 9\n", b"retry: 3\n", b"event: old\n", b"data: q\r"):
+        body = before + b"event: e\ndata: x\n\n" + b"event: f\ndata: y\n\n"
+        pieces = [before, b"event: e\ndata: x\n\n", b"event: f\ndata: y\n\n"]
+        assert run(pieces) == reference(body), before
 
 
 @pytest.mark.parametrize(
