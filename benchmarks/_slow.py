@@ -10,8 +10,8 @@ server's socket buffers.
 * ``handler``: ``StreamingClient(mailbox_size=bound)``;
 * ``queue``: ``queue.Queue(maxsize=bound)``;
 * ``stream()``: the iterator (its buffer is fixed at ``api.STREAM_BUFFER`` chunks);
-* ``astream()``: the async iterator (janus queue of ``_aio.QUEUE_BATCHES``
-  *batches*, each one socket read's worth of chunks).
+* ``astream()``: the async iterator (its buffer is fixed at ``_aio.MAX_CHUNKS``
+  chunks).
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ class _ActorLoop:
                 stream = item.handle
                 if failed and stream in failed:
                     continue
-                for chunk in item.chunks:
+                for chunk in item:
                     try:
                         handle_data(chunk, stream)
                     except Exception as exc:

@@ -1,22 +1,24 @@
 """asyncio, through janus: the only module that imports ``janus``.
 
-The worker thread puts whole batches on the janus queue's sync side; the
-coroutine awaits the async side. The queue is created in the running loop on
-the first ``__anext__`` (a janus queue belongs to the loop it was made in) and
-closed only after the async side received the terminal message, because
-``close()`` would discard what is still queued.
+The worker puts whole batches in a ``Buffer`` bounded in chunks (the one the
+mailbox and ``Channel`` use); the coroutine takes them without blocking
+(``Buffer.poll``) and, when there is nothing, awaits a wake-up on a janus
+queue, which the worker puts only while the coroutine waits. janus carries
+the wake-up from the worker's thread into the event loop; the chunks and the
+bound stay in the buffer, so a terminal message never waits for room. The
+janus queue is created in the running loop on the first ``__anext__`` (a
+janus queue belongs to the loop it was made in).
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from .._chunk import Chunk
 from ..errors import UsageError
-from ._sinks import cancelled_error
+from ._buffer import Buffer
 from ._stream import Error, Finish
 
 if TYPE_CHECKING:
@@ -30,67 +32,46 @@ __all__ = ["AsyncChunkStream"]
 #: Chunks buffered before the worker waits for the coroutine (a batch larger
 #: than this still goes through when nothing is buffered).
 MAX_CHUNKS = 1024
-#: Batches (socket reads) the janus queue holds at most.
-QUEUE_BATCHES = 256
+#: How often ``aclose`` looks whether the worker let go.
 _POLL = 0.05
 
 
-class _JanusSink:
-    """Bounded in chunks, not only in batches: one unpaced socket read can
-    carry hundreds of chunks, so a bound in batches alone would let a slow
-    coroutine buffer tens of thousands of them."""
+class _AsyncSink:
+    """The sink of one ``astream()``: a buffer the coroutine polls, and a
+    janus queue of wake-ups (``None``) for when it found the buffer empty."""
 
-    def __init__(self, queue: janus.Queue[Any]) -> None:
-        self._q = queue.sync_q
-        self._room = threading.Condition(threading.Lock())
-        self._in_flight = 0
-        #: set when the async iterator was dropped without being closed.
-        self.abandoned = False
+    #: Bounded: the worker may wait for the coroutine.
+    nonblocking = False
 
-    def taken(self, n: int) -> None:
-        """The coroutine took a batch of ``n`` chunks off the queue."""
-        with self._room:
-            self._in_flight -= n
-            self._room.notify()
-
-    def _wait_for_room(self, n: int, handle: StreamHandle) -> None:
-        token = handle._token
-        with self._room:
-            while self._in_flight and self._in_flight + n > MAX_CHUNKS:
-                if token.cancelled:
-                    raise cancelled_error(handle)
-                self._room.wait(_POLL)
-            self._in_flight += n
+    def __init__(self, wakeups: janus.Queue[None]) -> None:
+        self.buffer: Buffer[list[Chunk], Error | Finish] = Buffer(MAX_CHUNKS)
+        self._wakeups = wakeups.sync_q
+        self._handle: StreamHandle | None = None
 
     def open(self, handle: StreamHandle) -> None:
-        pass
+        self._handle = handle
 
-    def _put(self, item: Any, handle: StreamHandle, give_up: bool) -> bool:
-        import janus
-
-        token = handle._token
-        while True:
-            try:
-                self._q.put(item, timeout=_POLL)
-                return True
-            except janus.SyncQueueFull:
-                if token.shutting_down or (token.cancelled and (give_up or self.abandoned)):
-                    if give_up:
-                        raise cancelled_error(handle) from None
-                    return False
-            except (janus.SyncQueueShutDown, RuntimeError):
-                # The loop side went away: nobody reads this stream any more.
-                token.cancel("target_stopped")
-                if give_up:
-                    raise cancelled_error(handle) from None
-                return False
-
-    def deliver(self, handle: StreamHandle, chunks: list[Chunk]) -> None:
-        self._wait_for_room(len(chunks), handle)
-        self._put(chunks, handle, True)
+    def deliver(self, handle: StreamHandle, chunks: list[Chunk]) -> int:
+        # Refused only when the stream was cancelled or the loop went away.
+        return self.buffer.put(chunks, handle._token)
 
     def terminal(self, message: Error | Finish) -> None:
-        self._put(message, message.stream, False)
+        self.buffer.add(message)  # never waits; dropped only if the loop went away
+
+    def poll(self) -> list[Chunk] | Error | Finish | None:
+        """(The loop.) The next item, or None: a wake-up follows the next one."""
+        return self.buffer.poll(self._wake)
+
+    def _wake(self) -> None:
+        """(Worker thread.) The coroutine found nothing: wake it."""
+        try:
+            self._wakeups.put_nowait(None)
+        except Exception as exc:  # janus.SyncQueueShutDown, or RuntimeError from the loop
+            # The loop side went away (the queue closed, the loop closed):
+            # nobody can be woken, nobody reads this stream any more.
+            self.buffer.close()
+            if self._handle is not None:
+                self._handle._token.cancel("target_stopped", exc)
 
 
 class AsyncChunkStream:
@@ -165,38 +146,35 @@ class _Loop:
 
 
 class _Iteration:
-    """The state of one iteration of an ``AsyncChunkStream``: its janus
-    queue, the batch being handed out, how it ended."""
+    """The state of one iteration of an ``AsyncChunkStream``: its sink and
+    janus queue, the batch being handed out, how it ended."""
 
     def __init__(self, owner: AsyncChunkStream) -> None:
         self._owner = owner
-        self._queue: janus.Queue[Any] | None = None
-        self._buffer: list[Chunk] = []
+        self._queue: janus.Queue[None] | None = None
+        self._sink: _AsyncSink | None = None
+        self._batch: list[Chunk] = []
         self._pos = 0
         self._ended = False
         self._abandoned = False
-        self._sink: _JanusSink | None = None
 
     async def next(self) -> Chunk:
-        if self._pos < len(self._buffer):
-            chunk = self._buffer[self._pos]
+        if self._pos < len(self._batch):
+            chunk = self._batch[self._pos]
             self._pos += 1
             return chunk
         if self._ended:
             raise StopAsyncIteration
-        queue = self._queue if self._queue is not None else self._open()
+        sink = self._sink if self._sink is not None else self._open()
         while True:
-            try:
-                item = await queue.async_q.get()
-            except BaseException:  # the task was cancelled: nobody reads on
-                self.abandon()
-                raise
+            item = sink.poll()
+            if item is None:
+                await self._wait_for_wakeup()
+                continue
             if type(item) is list:
-                assert self._sink is not None
-                self._sink.taken(len(item))
                 if not item:
                     continue
-                self._buffer = item
+                self._batch = item
                 self._pos = 1
                 first: Chunk = item[0]
                 return first
@@ -206,23 +184,31 @@ class _Iteration:
                 raise item.error
             raise StopAsyncIteration
 
-    def _open(self) -> janus.Queue[Any]:
+    async def _wait_for_wakeup(self) -> None:
+        assert self._queue is not None
+        try:
+            await self._queue.async_q.get()
+        except BaseException:  # the task was cancelled: nobody reads on
+            self.abandon()
+            raise
+
+    def _open(self) -> _AsyncSink:
         import janus
 
-        self._queue = janus.Queue(QUEUE_BATCHES)
-        self._sink = _JanusSink(self._queue)
-        self._owner.handle = self._owner._start(self._sink)
-        return self._queue
+        self._queue = janus.Queue()
+        sink = self._sink = _AsyncSink(self._queue)
+        self._owner.handle = self._owner._start(sink)
+        return sink
 
     def abandon(self) -> None:
         """Cancel at once (no await: the task may be cancelled or the loop
-        gone); the worker's terminal message then finds the queue abandoned."""
+        gone); the worker's terminal message never waits for room, so the
+        worker then ends promptly."""
         if self._ended:
             return
         self._ended = self._abandoned = True
         handle = self._owner.handle
-        if handle is not None and self._sink is not None:
-            self._sink.abandoned = True
+        if handle is not None:
             handle.cancel()
 
     async def _close_queue(self) -> None:
@@ -234,15 +220,18 @@ class _Iteration:
         if self._ended and not self._abandoned:
             return
         self.abandon()
-        handle = self._owner.handle
-        if handle is None or self._queue is None:
+        handle, sink, queue = self._owner.handle, self._sink, self._queue
+        if handle is None or sink is None or queue is None:
             return
-        queue, self._abandoned = self._queue, False
+        self._abandoned = False
         while not handle.done():  # until the worker's terminal: it exits promptly
-            try:
-                item = await asyncio.wait_for(queue.async_q.get(), _POLL)
-            except asyncio.TimeoutError:
-                continue  # the terminal may have been dropped: done() tells
+            item = sink.poll()
             if isinstance(item, (Error, Finish)):
                 break
+            if item is not None:
+                continue  # a batch the cancel came too late for: dropped
+            try:
+                await asyncio.wait_for(queue.async_q.get(), _POLL)
+            except asyncio.TimeoutError:
+                continue  # the terminal may have been dropped: done() tells
         await self._close_queue()

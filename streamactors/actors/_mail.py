@@ -1,7 +1,9 @@
 """What goes through an actor's mailbox: one small type per kind of mail,
 so the mailbox loop tells them apart with one ``type(item) is ...`` test.
 
-* ``_Batch``: the chunks of one socket read of one stream (the hot path);
+* ``_Batch``: the chunks of one socket read of one stream (the hot path): a
+  list of chunks, so that the mailbox's ``Buffer`` bounds it like any batch,
+  which also names its stream;
 * ``Error`` / ``Finish``: a stream's terminal message, as delivered;
 * ``_Ask``: a function to run on the actor's thread (``StreamingClient.ask``);
 * ``_STOP``: the stop marker (``StreamingClient.stop``).
@@ -13,15 +15,15 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from .._chunk import Chunk
 from ._stream import Error, Finish
 
 if TYPE_CHECKING:
-    from .._chunk import Chunk
     from .._result import StreamResult
     from ..errors import StreamError
     from ._stream import Message, StreamHandle
 
-__all__ = ["_STOP", "Handlers", "MailboxView", "_Ask", "_Batch", "_Item", "_Stop"]
+__all__ = ["_STOP", "Handlers", "MailboxView", "_Ask", "_Batch", "_Item", "_Other", "_Stop"]
 
 FailurePolicy = Literal["cancel_stream", "ignore", "stop"]
 
@@ -58,14 +60,14 @@ class MailboxView(Protocol):
     def stop(self, cancel_streams: bool) -> None: ...
 
 
-class _Batch:
-    """The chunks of one socket read of one stream."""
+class _Batch(list[Chunk]):
+    """The chunks of one socket read of ``handle`` (a copy of the list the
+    worker delivered: building it costs what a small object of two fields
+    did, and the actor's loop iterates it directly)."""
 
-    __slots__ = ("chunks", "handle")
+    __slots__ = ("handle",)
 
-    def __init__(self, handle: StreamHandle, chunks: list[Chunk]) -> None:
-        self.handle = handle
-        self.chunks = chunks
+    handle: StreamHandle
 
 
 class _Ask:
@@ -95,4 +97,6 @@ class _Stop:
 
 
 _STOP = _Stop()
-_Item = _Batch | _Ask | _Stop | Error | Finish
+#: The mail other than batches (never refused for lack of room).
+_Other = _Ask | _Stop | Error | Finish
+_Item = _Batch | _Other

@@ -2,60 +2,63 @@
 small interface.
 
 A sink gets the chunks of one socket read as a batch (one call, not one per
-chunk) and exactly one terminal message. ``deliver`` may block (a bounded
-queue or mailbox that is full: the worker stops reading, TCP pushes back) and
-raises ``StreamCancelled`` when the stream was cancelled while it waited or
-when the target is gone. ``terminal`` never raises.
+chunk) and exactly one terminal message. ``deliver`` may wait (a bounded
+queue or mailbox that is full: the worker stops reading, TCP pushes back)
+unless the sink says it never does (``nonblocking``: then the shared reader
+thread may deliver to it). It returns how many chunks the target took: all
+of them, or fewer when the stream was cancelled or the target went away
+meanwhile, and then the stream's token is cancelled; the worker folds only
+the chunks taken into the result, so the partial result of the ``Error`` is
+exactly what the target saw. ``terminal`` never raises.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-import threading
-from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._chunk import Chunk
 from ..errors import StreamCancelled
+from ._buffer import Buffer
 from ._stream import Data, Error, Finish, Message
 
 if TYPE_CHECKING:
     from ._stream import StreamHandle
 
-__all__ = ["CallableSink", "Channel", "PutSink", "Sink"]
+__all__ = ["CallableSink", "Channel", "PutSink", "Sink", "cancelled_error"]
 
 log = logging.getLogger("streamactors")
+#: How often a put() waiting on a full bounded queue looks at the token.
 _POLL = 0.05
 
 
 class Sink(Protocol):
+    @property
+    def nonblocking(self) -> bool:
+        """True when ``deliver`` never waits: the shared reader thread may
+        deliver to this sink (one slow target would stall every stream)."""
+
     def open(self, handle: StreamHandle) -> None:
-        """The stream starts delivering to this sink."""
+        """The stream starts delivering to this sink; raises
+        ``StreamCancelled`` when the target refuses it."""
 
-    def deliver(self, handle: StreamHandle, chunks: list[Chunk]) -> None:
-        """Deliver chunks in order; may block; raises StreamCancelled.
+    def deliver(self, handle: StreamHandle, chunks: list[Chunk]) -> int:
+        """Deliver ``chunks`` in order (may wait, unless ``nonblocking``).
 
-        A sink that can refuse part of a batch records on the exception how
-        many chunks it took first (``_taken``); otherwise none were taken.
+        Returns how many of them the target took, in order: ``len(chunks)``,
+        or fewer only when the stream was cancelled or the target went away
+        meanwhile (the stream's token is then cancelled).
         """
 
     def terminal(self, message: Error | Finish) -> None:
         """Deliver the one terminal message; never raises."""
 
 
-def _taken(exc: BaseException, chunks: list[Chunk], at: Chunk, *, including: bool) -> None:
-    """Record on ``exc`` how many of ``chunks`` the target took before it was
-    raised at chunk ``at``: the worker folds only those into the partial
-    result, so it matches what the target saw. Costs nothing unless raised."""
-    for i, c in enumerate(chunks):
-        if c is at:
-            exc._delivered = i + 1 if including else i  # type: ignore[attr-defined]
-            return
-
-
 def cancelled_error(handle: StreamHandle) -> StreamCancelled:
+    """The error of a stream whose token was cancelled, chained to the
+    cancel's cause (the exception of a handler that raised)."""
     token = handle._token
     reason = token.reason or "cancelled"
     err = StreamCancelled(f"{handle.id} cancelled ({reason})", reason=reason)
@@ -64,64 +67,79 @@ def cancelled_error(handle: StreamHandle) -> StreamCancelled:
     return err
 
 
+def _index(chunks: list[Chunk], at: Chunk) -> int:
+    """Where ``at`` is in ``chunks`` (by identity). Only when a delivery
+    stopped part-way, so the loop that delivers needs no counter."""
+    for i, c in enumerate(chunks):
+        if c is at:
+            return i
+    return 0
+
+
 class PutSink:
-    """Anything with ``put(item)``: ``queue.Queue``, a janus ``sync_q``..."""
+    """Anything with ``put(item)``: ``queue.Queue``, a janus ``sync_q``...
+
+    A bounded one (``maxsize > 0``) makes the worker wait for room, looking
+    at the stream's token every ``_POLL`` seconds (a ``queue.Queue`` cannot be
+    woken early). If ``put`` raises, the exception is logged and the stream
+    cancelled (``target_stopped``, the exception as its cause).
+    """
 
     def __init__(self, target: Any) -> None:
         self._target = target
         self._put: Callable[..., Any] = target.put
         maxsize = getattr(target, "maxsize", 0)
         self._bounded = isinstance(maxsize, int) and maxsize > 0
-        #: put() never blocks: an unbounded stdlib queue (the reactor may deliver).
-        self._nonblocking_delivery = (
+        #: put() never waits: an unbounded stdlib queue (another kind of
+        #: object could do anything in put(), so it keeps a thread).
+        self.nonblocking = (
             not self._bounded and type(target) in (queue.Queue, queue.SimpleQueue)
         )
 
     def open(self, handle: StreamHandle) -> None:
         pass
 
-    def deliver(self, handle: StreamHandle, chunks: list[Chunk]) -> None:
+    def deliver(self, handle: StreamHandle, chunks: list[Chunk]) -> int:
         put = self._put
         c = None
         try:
             if not self._bounded:
                 for c in chunks:
                     put(Data(handle, c))
-                return
+                return len(chunks)
             token = handle._token
             for c in chunks:
-                if token.cancelled:  # not one chunk more once cancelled
-                    raise cancelled_error(handle)
-                self._put_waiting(Data(handle, c), handle, give_up_on_cancel=True)
-        except BaseException as exc:
-            if c is not None:
-                _taken(exc, chunks, c, including=False)
-            raise
+                # Not one chunk more once cancelled.
+                if token.reason is not None or not self._put_waiting(
+                        Data(handle, c), handle, give_up_on_cancel=True):
+                    return _index(chunks, c)
+        except Exception as exc:
+            log.error("%s: stream_to.put() raised; cancelling the stream", handle.id,
+                      exc_info=True)
+            handle._token.cancel("target_stopped", exc)
+            return 0 if c is None else _index(chunks, c)
+        return len(chunks)
 
     def _put_waiting(self, item: Message, handle: StreamHandle, give_up_on_cancel: bool) -> bool:
+        """Put, waiting for room; False when giving up: the stream was
+        cancelled (if ``give_up_on_cancel``) or the interpreter is exiting."""
         token = handle._token
         while True:
             try:
                 self._put(item, timeout=_POLL)
                 return True
-            except queue.Full:
+            except queue.Full:  # janus's SyncQueueFull is one too
                 pass
-            except Exception as exc:  # janus raises its own Full subclass
-                if "Full" not in type(exc).__name__:
-                    raise
             if token.shutting_down or (give_up_on_cancel and token.cancelled):
-                if give_up_on_cancel:
-                    raise cancelled_error(handle)
                 return False
 
     def terminal(self, message: Error | Finish) -> None:
         try:
-            if self._bounded:
-                if not self._put_waiting(message, message.stream, give_up_on_cancel=False):
-                    log.warning("%s: terminal message dropped at shutdown (queue full)",
-                                message.stream.id)
-            else:
+            if not self._bounded:
                 self._put(message)
+            elif not self._put_waiting(message, message.stream, give_up_on_cancel=False):
+                log.warning("%s: terminal message dropped at shutdown (queue full)",
+                            message.stream.id)
         except Exception:
             log.exception("%s: could not deliver the terminal message", message.stream.id)
 
@@ -130,10 +148,14 @@ class CallableSink:
     """A plain callable, run on the worker thread with each message.
 
     If it raises on a ``Data`` message, the exception is logged with its
-    traceback and the stream is cancelled (its ``Error`` still reaches the
-    callable, carrying the partial result). An exception on the terminal
-    message is logged.
+    traceback and the stream is cancelled (``handler_failed``, the exception
+    as its cause); the chunk counts as delivered, and the ``Error`` still
+    reaches the callable, carrying the partial result. An exception on the
+    terminal message is logged.
     """
+
+    #: The callable may take any time: it keeps the stream on its own thread.
+    nonblocking = False
 
     def __init__(self, fn: Callable[[Message], Any]) -> None:
         self._fn = fn
@@ -141,18 +163,18 @@ class CallableSink:
     def open(self, handle: StreamHandle) -> None:
         pass
 
-    def deliver(self, handle: StreamHandle, chunks: list[Chunk]) -> None:
+    def deliver(self, handle: StreamHandle, chunks: list[Chunk]) -> int:
         fn = self._fn
-        for c in chunks:
-            try:
+        c = None
+        try:
+            for c in chunks:
                 fn(Data(handle, c))
-            except Exception as exc:
-                log.error("%s: stream_to callable raised; cancelling the stream", handle.id,
-                          exc_info=True)
-                handle._token.cancel("handler_failed", exc)
-                err = cancelled_error(handle)
-                _taken(err, chunks, c, including=True)
-                raise err from exc
+        except Exception as exc:
+            log.error("%s: stream_to callable raised; cancelling the stream", handle.id,
+                      exc_info=True)
+            handle._token.cancel("handler_failed", exc)
+            return 0 if c is None else _index(chunks, c) + 1
+        return len(chunks)
 
     def terminal(self, message: Error | Finish) -> None:
         try:
@@ -167,11 +189,9 @@ class Channel:
     iteration. Bounded (in chunks) when ``maxsize`` is set."""
 
     def __init__(self, maxsize: int = 0) -> None:
-        self._items: deque[list[Chunk] | Error | Finish] = deque()
-        self._cond = threading.Condition(threading.Lock())
-        self._size = 0
-        self._maxsize = maxsize
-        self._nonblocking_delivery = maxsize == 0
+        self._buffer: Buffer[list[Chunk], Error | Finish] = Buffer(maxsize)
+        #: An unbounded channel never makes a delivery wait.
+        self.nonblocking = maxsize == 0
         #: How the consumer of ``chunks()`` left: None while reading,
         #: "ended" at the terminal message, "abandoned" when it stopped early.
         self.consumed: str | None = None
@@ -179,45 +199,17 @@ class Channel:
     def open(self, handle: StreamHandle) -> None:
         pass
 
-    def deliver(self, handle: StreamHandle, chunks: list[Chunk]) -> None:
-        n = len(chunks)
-        with self._cond:
-            if self._maxsize and self._size and self._size + n > self._maxsize:
-                wake = self._wake
-                handle._token.add_callback(wake)
-                try:
-                    while self._size and self._size + n > self._maxsize:
-                        if handle._token.cancelled:
-                            raise cancelled_error(handle)
-                        self._cond.wait()
-                finally:
-                    handle._token.remove_callback(wake)
-            self._items.append(chunks)
-            self._size += n
-            self._cond.notify()
-
-    def _wake(self) -> None:
-        with self._cond:
-            self._cond.notify_all()
+    def deliver(self, handle: StreamHandle, chunks: list[Chunk]) -> int:
+        # Refused only when the stream was cancelled (a channel never closes).
+        return self._buffer.put(chunks, handle._token)
 
     def terminal(self, message: Error | Finish) -> None:
-        with self._cond:
-            self._items.append(message)
-            self._cond.notify()
-
-    def _next(self) -> list[Chunk] | Error | Finish:
-        with self._cond:
-            while not self._items:
-                self._cond.wait()
-            item = self._items.popleft()
-            if type(item) is list:
-                self._size -= len(item)
-                self._cond.notify_all()
-            return item
+        self._buffer.add(message)
 
     def messages(self, handle: StreamHandle) -> Iterator[Message]:
+        take = self._buffer.take_one
         while True:
-            item = self._next()
+            item = take()
             if type(item) is list:
                 for c in item:
                     yield Data(handle, c)
@@ -228,10 +220,11 @@ class Channel:
 
     def chunks(self, handle: StreamHandle) -> Generator[Chunk, None, None]:
         """Chunks in order; the stream's error is raised after the last one."""
+        take = self._buffer.take_one
         ended = False
         try:
             while True:
-                item = self._next()
+                item = take()
                 if type(item) is list:
                     yield from item
                     continue

@@ -71,7 +71,8 @@ class OldInternals(Reserved):
     """Also clobbers every name the actor's state used to live under."""
 
     _size = "my size"
-    _nonblocking_delivery = True  # would let the reactor thread block, if read
+    _nonblocking_delivery = True  # would let the reader thread block, if read
+    nonblocking = True  # the Sink protocol's name: the same, were the actor the sink
 
     def __init__(self, *, mailbox_size: int = 0) -> None:
         super().__init__(mailbox_size=mailbox_size)
@@ -125,17 +126,17 @@ def test_the_base_class_sets_one_attribute() -> None:
     """Everything of the base class lives under one reserved, mangled name."""
     actor = sa.StreamingClient(mailbox_size=3)
     assert list(vars(actor)) == [_MAILBOX_ATTR] == ["_StreamingClient__mailbox"]
-    for name in ("open", "deliver", "terminal", "_nonblocking_delivery", "_size"):
+    for name in ("open", "deliver", "terminal", "nonblocking", "_nonblocking_delivery", "_size"):
         assert not hasattr(actor, name), name
 
 
 def test_the_sink_is_the_mailbox_not_the_actor() -> None:
-    """Workers read ``_nonblocking_delivery`` from the sink: the mailbox's
-    answer follows ``mailbox_size``, whatever the subclass defines."""
+    """Workers read ``nonblocking`` from the sink: the mailbox's answer
+    follows ``mailbox_size``, whatever the subclass defines."""
     unbounded, bounded = OldInternals(), OldInternals(mailbox_size=4)
     assert mailbox_of(unbounded) is not unbounded  # type: ignore[comparison-overlap]
-    assert getattr(mailbox_of(unbounded), "_nonblocking_delivery") is True  # noqa: B009
-    assert getattr(mailbox_of(bounded), "_nonblocking_delivery") is False  # noqa: B009
+    assert mailbox_of(unbounded).nonblocking is True
+    assert mailbox_of(bounded).nonblocking is False
     assert mailbox_of(bounded) is mailbox_of(bounded)
 
 

@@ -81,7 +81,7 @@ def test_astream_buffers_a_bounded_number_of_chunks(
         async for _ in stream:
             n += 1
             sink = stream._iteration._sink  # type: ignore[attr-defined]
-            peak = max(peak, sink._in_flight)
+            peak = max(peak, sink.buffer.size)
             if n % 100 == 0:
                 await asyncio.sleep(0.005)
         return n

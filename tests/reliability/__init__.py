@@ -345,7 +345,7 @@ def _run_async(
         await asyncio.wait_for(consume(), limit)
 
     if bounded:
-        with mock.patch.object(streamactors.actors._aio, "QUEUE_BATCHES", 1):
+        with mock.patch.object(streamactors.actors._aio, "MAX_CHUNKS", 1):
             asyncio.run(bounded_consume())
     else:
         asyncio.run(bounded_consume())

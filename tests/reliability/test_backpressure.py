@@ -216,7 +216,7 @@ def test_full_mailbox_blocks_the_worker(server: LoopbackServer, no_leaks: None) 
 
     class Watch(Recorder):
         def handle_data(self, chunk: Any, stream: Any) -> None:
-            sizes.append(mailbox_of(self)._size)  # type: ignore[attr-defined]
+            sizes.append(mailbox_of(self)._buffer.size)  # type: ignore[attr-defined]
             super().handle_data(chunk, stream)
             time.sleep(0.0005)
 
