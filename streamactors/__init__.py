@@ -37,6 +37,13 @@ if _typing.TYPE_CHECKING:
     from ._chunk import Chunk as Chunk
     from ._chunk import ToolCallDelta as ToolCallDelta
     from ._chunk import Usage as Usage
+    from ._chunk_stream import ChunkStream as ChunkStream
+    from ._options import NOT_GIVEN as NOT_GIVEN
+    from ._options import NotGiven as NotGiven
+    from ._options import StreamTarget as StreamTarget
+    from ._options import SupportsPut as SupportsPut
+    from ._request_fields import CompletionFields as CompletionFields
+    from ._request_fields import RequestFields as RequestFields
     from ._result import Choice as Choice
     from ._result import StreamResult as StreamResult
     from ._result import ToolCall as ToolCall
@@ -47,7 +54,6 @@ if _typing.TYPE_CHECKING:
     from .actors._stream import Finish as Finish
     from .actors._stream import Message as Message
     from .actors._stream import StreamHandle as StreamHandle
-    from .api import ChunkStream as ChunkStream
     from .api import Client as Client
     from .api import astream as astream
     from .api import chat as chat
@@ -91,6 +97,13 @@ _WHERE: dict[str, str] = {
     "Chunk": "._chunk",
     "ToolCallDelta": "._chunk",
     "Usage": "._chunk",
+    "ChunkStream": "._chunk_stream",
+    "NOT_GIVEN": "._options",
+    "NotGiven": "._options",
+    "StreamTarget": "._options",
+    "SupportsPut": "._options",
+    "CompletionFields": "._request_fields",
+    "RequestFields": "._request_fields",
     "Choice": "._result",
     "StreamResult": "._result",
     "ToolCall": "._result",
@@ -101,7 +114,6 @@ _WHERE: dict[str, str] = {
     "Error": ".actors._stream",
     "Finish": ".actors._stream",
     "Message": ".actors._stream",
-    "ChunkStream": ".api",
     "Client": ".api",
     "astream": ".api",
     "chat": ".api",
@@ -164,6 +176,7 @@ __all__ = [
     "Chunk",
     "ChunkStream",
     "Client",
+    "CompletionFields",
     "ConfigurationError",
     "ConflictError",
     "ConnectTimeout",
@@ -178,7 +191,9 @@ __all__ = [
     "IncompleteStream",
     "InternalServerError",
     "Message",
+    "NOT_GIVEN",
     "NotFoundError",
+    "NotGiven",
     "OverloadedError",
     "PermissionDeniedError",
     "ProtocolError",
@@ -186,6 +201,7 @@ __all__ = [
     "RateLimitError",
     "ReadTimeout",
     "RelayServer",
+    "RequestFields",
     "RequestTimeoutError",
     "Router",
     "ServiceUnavailableError",
@@ -194,8 +210,10 @@ __all__ = [
     "StreamError",
     "StreamHandle",
     "StreamResult",
+    "StreamTarget",
     "StreamTimeout",
     "StreamingClient",
+    "SupportsPut",
     "Timeout",
     "ToolCall",
     "ToolCallDelta",

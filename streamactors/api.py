@@ -1,27 +1,53 @@
 """The public entry points: ``chat``, ``complete``, ``stream``, ``astream`` and
-the ``Client`` that holds their defaults and the connection pool."""
+the ``Client`` that holds their defaults and the connection pool.
+
+Every entry point takes typed keywords: the call's options (``base_url``,
+``api_key``, ``timeout``, ``max_retries``, ``api``, ``headers``), checked once
+into a ``CallOptions`` (see ``_options``), and the request's own fields
+(``RequestFields``: ``temperature``, ``tools``...), which the provider's codec
+translates, passes or refuses, each by name.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
 from ._chunk import Chunk
-from ._result import StreamResult
-from .actors._client import StreamingClient, mailbox_of
-from .actors._sinks import CallableSink, Channel, PutSink, Sink
-from .actors._stream import Message, StreamHandle
+from ._chunk_stream import ChunkStream
+from ._options import (
+    NOT_GIVEN,
+    CallOptions,
+    NotGiven,
+    StreamTarget,
+    check_messages,
+    check_retries,
+    coerce_timeout,
+    make_sink,
+    on_default,
+    request_params,
+    secret,
+)
+from ._request_fields import CompletionFields, RequestFields
+from .actors._sinks import Channel, Sink
+from .actors._stream import StreamHandle
 from .actors._worker import Plan, Worker
-from .errors import ConfigurationError, StreamCancelled, UsageError
-from .providers import HTTPRequest, Provider, ProviderConfig, RequestInput, Secret, resolve
+from .errors import ConfigurationError, StreamCancelled
+from .providers import HTTPRequest, Provider, ProviderConfig, RequestInput, resolve
 from .sse import DEFAULT_MAX_EVENT_BYTES
 from .transport._pool import DEFAULT_KEEPALIVE_EXPIRY
-from .transport._requests import Transport
-from .transport._timeouts import Timeout
+from .transport._requests import RequestsTransport, Transport
+from .transport._timeouts import DEFAULT_TIMEOUT, Timeout
+
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+else:  # pragma: no cover
+    from typing_extensions import Unpack
 
 __all__ = ["ChunkStream", "Client", "astream", "chat", "close", "complete", "default_client",
            "stream"]
@@ -32,39 +58,7 @@ __all__ = ["ChunkStream", "Client", "astream", "chat", "close", "complete", "def
 STREAM_BUFFER = 1024
 DEFAULT_MAX_RETRIES = 2
 
-StreamTarget = Any  # StreamingClient | object with put() | Callable[[Message], Any] | None
-
-
-def _check_messages(messages: Any) -> tuple[Mapping[str, Any], ...]:
-    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
-        raise ConfigurationError(
-            "messages must be a list of {'role': ..., 'content': ...} dicts, got "
-            f"{type(messages).__name__}; for a single prompt use "
-            "[{'role': 'user', 'content': prompt}]"
-        )
-    if not messages:
-        raise ConfigurationError("messages is empty: give at least one message")
-    for i, m in enumerate(messages):
-        if not isinstance(m, Mapping) or not isinstance(m.get("role"), str):
-            raise ConfigurationError(f"messages[{i}] must be a dict with a 'role', got {m!r:.80}")
-    return tuple(messages)
-
-
-def _make_sink(stream_to: StreamTarget) -> tuple[Sink, Channel | None]:
-    if stream_to is None:
-        channel = Channel()
-        return channel, channel
-    if isinstance(stream_to, StreamingClient):
-        return mailbox_of(stream_to), None
-    if callable(getattr(stream_to, "put", None)):
-        return PutSink(stream_to), None
-    if callable(stream_to):
-        return CallableSink(stream_to), None
-    hint = " (for a janus.Queue pass queue.sync_q)" if hasattr(stream_to, "sync_q") else ""
-    raise ConfigurationError(
-        "stream_to must be a started StreamingClient, an object with put() (such as "
-        f"queue.Queue), a callable taking one message, or None; got {stream_to!r:.80}{hint}"
-    )
+_check_retries = check_retries  # the relay's name for it
 
 
 class Client:
@@ -73,7 +67,9 @@ class Client:
     Args:
         base_url: used for every model unless a call gives its own.
         api_key: used for every model unless a call gives its own.
-        timeout: a number (connect and read seconds) or a ``Timeout``.
+        timeout: a number (connect and read seconds), a ``Timeout``, or None
+            for no time limit at all; left out: ``Timeout()`` (connect 10 s,
+            read 300 s, idle 120 s).
         max_retries: retries before the first chunk (default 2).
         headers: extra headers on every request.
         max_event_bytes: largest single SSE event / NDJSON line accepted.
@@ -92,6 +88,11 @@ class Client:
             own body. Either way every stream has its worker thread, order,
             cancel and exactly one terminal message. The
             ``STREAMACTORS_READER`` environment variable sets the default.
+        transport: send requests and read bodies through this ``Transport``
+            instead of the built-in one over requests (in tests, a
+            ``streamactors.transport.fake.FakeTransport``); ``pool_maxsize``,
+            ``trust_env``, ``verify``, ``keepalive_expiry`` and ``reader``
+            then do not apply.
     """
 
     def __init__(
@@ -99,7 +100,7 @@ class Client:
         *,
         base_url: str | None = None,
         api_key: str | None = None,
-        timeout: Timeout | float | None = None,
+        timeout: Timeout | float | NotGiven | None = NOT_GIVEN,
         max_retries: int = DEFAULT_MAX_RETRIES,
         headers: Mapping[str, str] | None = None,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
@@ -109,12 +110,14 @@ class Client:
         reader: str | None = None,
         verify: bool | str | None = None,
         keepalive_expiry: float = DEFAULT_KEEPALIVE_EXPIRY,
+        transport: Transport | None = None,
     ) -> None:
         self._base_url = base_url
-        self._api_key = _secret(api_key)
+        self._api_key = secret(api_key)
         del api_key  # no plain key in this frame's locals from here on
-        self._timeout = Timeout.coerce(timeout)
-        self._max_retries = _check_retries(max_retries)
+        self._timeout = (DEFAULT_TIMEOUT if isinstance(timeout, NotGiven)
+                         else coerce_timeout(timeout))
+        self._max_retries = check_retries(max_retries)
         self._headers = dict(headers or {})
         self._max_event_bytes = max_event_bytes
         self._env = env
@@ -126,9 +129,10 @@ class Client:
                 or keepalive_expiry <= 0:
             raise ConfigurationError(
                 f"keepalive_expiry must be a positive number of seconds, got {keepalive_expiry!r}")
-        self._transport = Transport(pool_maxsize=pool_maxsize, trust_env=trust_env,
-                                    reader=reader, verify=verify,
-                                    keepalive_expiry=float(keepalive_expiry))
+        self._transport: Transport = transport if transport is not None else RequestsTransport(
+            pool_maxsize=pool_maxsize, trust_env=trust_env, reader=reader, verify=verify,
+            keepalive_expiry=float(keepalive_expiry))
+
 
     def __repr__(self) -> str:
         return f"<Client base_url={self._base_url!r} timeout={self._timeout!r}>"
@@ -156,38 +160,41 @@ class Client:
         stream_to: StreamTarget = None,
         base_url: str | None = None,
         api_key: str | None = None,
-        timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
+        timeout: Timeout | float | NotGiven | None = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
         api: str | None = None,
         headers: Mapping[str, str] | None = None,
-        **params: Any,
+        **fields: Unpack[RequestFields],
     ) -> StreamHandle:
         """Start streaming a chat answer; returns its ``StreamHandle`` at once.
 
         Args:
             model: ``provider/model``, e.g. ``openai/gpt-4o-mini``.
             messages: OpenAI-form messages.
-            stream_to: a started ``StreamingClient``, an object with ``put``, a
-                callable taking one message, or None (iterate the handle).
-            base_url, api_key: override the environment.
-            timeout: a number or a ``Timeout``.
-            max_retries: retries before the first chunk.
+            stream_to: a started ``StreamingClient``, an object with ``put`` (a
+                queue), a callable taking one message, or None (iterate the
+                handle).
+            base_url, api_key: for this call (None: the client's, then the
+                environment's).
+            timeout: a number (connect and read seconds), a ``Timeout``, or
+                None for no time limit at all; left out: the client's.
+            max_retries: retries before the first chunk; left out: the client's.
             api: ``"responses"`` for the OpenAI Responses API.
-            headers: extra request headers.
-            **params: the request's own fields (temperature, max_tokens, tools...),
-                each translated for the provider or refused (see
-                docs/providers.md); ``extra_body={...}`` is merged into the
-                request body as it is, for fields the library does not know.
+            headers: extra request headers, over the client's.
+            **fields: the request's own fields (``RequestFields``: temperature,
+                max_tokens, tools...), each translated for the provider or
+                refused (see docs/providers.md); ``extra_body={...}`` is merged
+                into the request body as it is, for fields the library does
+                not know.
 
         Raises:
             ConfigurationError: before any request, for bad input.
         """
-        key = _secret(api_key)
+        key = secret(api_key)
         del api_key  # no plain key in this frame's locals from here on
-        return self._start(
-            RequestInput("chat", _check_messages(messages), None, _params(params)),
-            model, stream_to, None, base_url, key, timeout, max_retries, api, headers,
-        )
+        opts = CallOptions.build(base_url, key, timeout, max_retries, api, headers)
+        request = RequestInput("chat", check_messages(messages), None, request_params(fields))
+        return self._start_plans([self._plan(request, model, opts)], model, opts, stream_to)
 
     def complete(
         self,
@@ -197,24 +204,33 @@ class Client:
         stream_to: StreamTarget = None,
         base_url: str | None = None,
         api_key: str | None = None,
-        timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
+        timeout: Timeout | float | NotGiven | None = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
         headers: Mapping[str, str] | None = None,
-        **params: Any,
+        **fields: Unpack[CompletionFields],
     ) -> StreamHandle:
         """Start a legacy text completion (OpenAI ``/completions``, Ollama
-        ``/api/generate``); same messages and handle as ``chat``."""
-        key = _secret(api_key)
+        ``/api/generate``); same options, messages and handle as ``chat``."""
+        key = secret(api_key)
         del api_key  # no plain key in this frame's locals from here on
+        opts = CallOptions.build(base_url, key, timeout, max_retries, None, headers)
         if not isinstance(prompt, str):
             raise ConfigurationError(f"prompt must be a str, got {type(prompt).__name__}")
-        return self._start(
-            RequestInput("completion", (), prompt, _params(params)),
-            model, stream_to, None, base_url, key, timeout, max_retries, None, headers,
-        )
+        request = RequestInput("completion", (), prompt, request_params(fields))
+        return self._start_plans([self._plan(request, model, opts)], model, opts, stream_to)
 
     def stream(
-        self, model: str, messages: Sequence[Mapping[str, Any]], **kwargs: Any
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: Timeout | float | NotGiven | None = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        api: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **fields: Unpack[RequestFields],
     ) -> ChunkStream:
         """Iterate the chunks of a chat answer in plain sync code.
 
@@ -222,63 +238,67 @@ class Client:
         stream's error is raised where it happened, after every chunk before
         it was yielded. Leaving the loop early cancels the stream.
         """
-        _protect(kwargs)
-        if "stream_to" in kwargs:
-            raise ConfigurationError("stream() delivers to its iterator; drop stream_to")
+        key = secret(api_key)
+        del api_key  # no plain key in this frame's locals from here on
+        opts = CallOptions.build(base_url, key, timeout, max_retries, api, headers)
+        params = request_params(fields, "stream")
+        request = RequestInput("chat", check_messages(messages), None, params)
         channel = Channel(STREAM_BUFFER)
-        handle = self._start_kwargs(model, messages, channel, kwargs)
+        handle = self._start_plans([self._plan(request, model, opts)], model, opts, sink=channel)
         return ChunkStream(handle, channel)
 
     def astream(
-        self, model: str, messages: Sequence[Mapping[str, Any]], **kwargs: Any
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: Timeout | float | NotGiven | None = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        api: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **fields: Unpack[RequestFields],
     ) -> AsyncIterator[Chunk]:
         """Iterate the chunks of a chat answer with ``async for``, through a
         janus queue. Same arguments and error behaviour as ``stream``."""
-        _protect(kwargs)
-        if "stream_to" in kwargs:
-            raise ConfigurationError("astream() delivers to its iterator; drop stream_to")
+        key = secret(api_key)
+        del api_key  # no plain key in this frame's locals from here on
+        opts = CallOptions.build(base_url, key, timeout, max_retries, api, headers)
         from .actors._aio import AsyncChunkStream
 
-        def start(sink: Sink) -> StreamHandle:
-            return self._start_kwargs(model, messages, sink, kwargs)
+        params = request_params(fields, "astream")
+        request = RequestInput("chat", check_messages(messages), None, params)
+        # Built now, so that bad input raises at the call, not at the first await.
+        plans = [self._plan(request, model, opts)]
 
-        # Resolve now so that bad input raises at the call, not at first await.
-        self._prepare(RequestInput("chat", _check_messages(messages), None,
-                                   _params({k: v for k, v in kwargs.items()
-                                            if k not in _CALL_OPTIONS})),
-                      model, kwargs.get("base_url"), _secret(kwargs.get("api_key")),
-                      kwargs.get("api"), kwargs.get("headers"))
+        def start(sink: Sink) -> StreamHandle:
+            return self._start_plans(plans, model, opts, sink=sink)
+
         return AsyncChunkStream(start)
 
-    # -- internals ---------------------------------------------------------------
+    # -- internals ----------------------------------------------------------------
 
-    def _start_kwargs(self, model: str, messages: Any, sink: Sink,
-                      kwargs: dict[str, Any]) -> StreamHandle:
-        opts = {k: kwargs[k] for k in _CALL_OPTIONS if k in kwargs}
-        params = {k: v for k, v in kwargs.items() if k not in _CALL_OPTIONS}
-        return self._start(
-            RequestInput("chat", _check_messages(messages), None, _params(params)),
-            model, None, sink, opts.get("base_url"), _secret(opts.get("api_key")),
-            opts.get("timeout"), opts.get("max_retries"), opts.get("api"), opts.get("headers"),
-        )
+    def _plan(self, request: RequestInput, model: str, opts: CallOptions) -> Plan:
+        provider, config, http = self._prepare(request, model, opts)
+        return Plan(provider, config, request, http)
 
-    def _prepare(self, request: RequestInput, model: str, base_url: str | None,
-                 api_key: Secret | None, api: str | None,
-                 headers: Mapping[str, str] | None) -> tuple[Provider, ProviderConfig, HTTPRequest]:
+    def _prepare(self, request: RequestInput, model: str,
+                 opts: CallOptions) -> tuple[Provider, ProviderConfig, HTTPRequest]:
         """Resolve ``model``, build its request, merge ``extra_body`` into it.
 
-        ``base_url`` here belongs to the provider of ``model`` (a call's or a
+        ``opts.base_url`` belongs to the provider of ``model`` (a call's or a
         route's); the client's own ``base_url`` is a default for every
         provider, which never receives another provider's environment key.
         """
         provider, config = resolve(
             model,
-            base_url=base_url,
+            base_url=opts.base_url,
             default_base_url=self._base_url,
-            api_key=api_key or self._api_key,
-            api=api,
+            api_key=opts.api_key or self._api_key,
+            api=opts.api,
             kind=request.kind,
-            headers={**self._headers, **(headers or {})},
+            headers={**self._headers, **opts.headers},
             env=self._env,
         )
         extra = request.params.get("extra_body")
@@ -291,45 +311,23 @@ class Client:
         http = provider.build_request(config, replace(request, params=params))
         return provider, config, replace(http, body={**http.body, **extra})
 
-    def _start(
-        self,
-        request: RequestInput,
-        model: str,
-        stream_to: StreamTarget,
-        sink: Sink | None,
-        base_url: str | None,
-        api_key: Secret | None,
-        timeout: Timeout | float | None,
-        max_retries: int | None,
-        api: str | None,
-        headers: Mapping[str, str] | None,
-    ) -> StreamHandle:
-        provider, config, http = self._prepare(request, model, base_url, api_key, api, headers)
-        return self._start_plans(
-            [Plan(provider, config, request, http)], model, stream_to, sink, timeout, max_retries
-        )
-
-    def _start_plans(
-        self,
-        plans: Sequence[Plan],
-        model: str,
-        stream_to: StreamTarget,
-        sink: Sink | None,
-        timeout: Timeout | float | None,
-        max_retries: int | None,
-    ) -> StreamHandle:
-        """Start one worker over ``plans`` (tried in order; used by ``Router``)."""
+    def _start_plans(self, plans: Sequence[Plan], model: str, opts: CallOptions,
+                     stream_to: object = None, sink: Sink | None = None) -> StreamHandle:
+        """Start one worker over ``plans`` (tried in order; a ``Router`` gives
+        a route and its fallbacks), delivering to ``sink`` if given, else to
+        ``stream_to``'s."""
         channel: Channel | None = None
         if sink is None:
-            sink, channel = _make_sink(stream_to)
+            sink, channel = make_sink(stream_to)
         handle = StreamHandle(model, channel=channel)
+        timeout, retries = opts.timeout, opts.max_retries
         worker = Worker(
             handle,
             plans=plans,
             transport=self._transport,
             sink=sink,
-            timeout=self._timeout if timeout is None else Timeout.coerce(timeout),
-            max_retries=self._max_retries if max_retries is None else _check_retries(max_retries),
+            timeout=self._timeout if isinstance(timeout, NotGiven) else timeout,
+            max_retries=self._max_retries if isinstance(retries, NotGiven) else retries,
             max_event_bytes=self._max_event_bytes,
         )
         try:
@@ -340,115 +338,6 @@ class Client:
                 "start() it first (or use it as a context manager)"
             ) from None
         return handle
-
-
-_CALL_OPTIONS = ("base_url", "api_key", "timeout", "max_retries", "api", "headers")
-
-
-def _secret(api_key: str | Secret | None) -> Secret | None:
-    """A key as a ``Secret`` (None for none), the moment it enters the library."""
-    if api_key is None or isinstance(api_key, Secret):
-        return api_key
-    if not isinstance(api_key, str):
-        raise ConfigurationError(f"api_key must be a str, got {type(api_key).__name__}")
-    return Secret(api_key) if api_key else None
-
-
-def _protect(kwargs: dict[str, Any]) -> None:
-    """Wrap a plain ``api_key`` among ``**kwargs`` in a ``Secret`` in place, so
-    no frame that holds those kwargs shows the key (tracebacks printed with
-    their locals, error trackers)."""
-    if "api_key" in kwargs:
-        kwargs["api_key"] = _secret(kwargs["api_key"])
-
-
-def _params(params: dict[str, Any]) -> dict[str, Any]:
-    if params.get("stream", True) is not True:
-        raise ConfigurationError("streamactors always streams: drop stream=False")
-    params.pop("stream", None)
-    return params
-
-
-def _check_retries(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigurationError(f"max_retries must be an int >= 0, got {value!r}")
-    return value
-
-
-class ChunkStream:
-    """The iterator ``stream()`` returns: chunks in order, then the stream's
-    error raised if it failed. ``handle`` gives the result afterwards.
-
-    The stream stops the moment nobody reads it: leaving the ``for`` loop
-    early (``break``, an exception, a ``return``) cancels it at once, even
-    while this object is still referenced, because the loop holds the only
-    reference to the iterator it got; so do ``close()`` and leaving a
-    ``with`` block. It can be iterated once: iterating it again is a
-    ``UsageError``, never a silent empty loop.
-    """
-
-    def __init__(self, handle: StreamHandle, channel: Channel) -> None:
-        self.handle = handle
-        self._channel = channel
-        self._given = False
-        #: the iterator ``next()`` calls use (a for loop never leaves one here)
-        self._it: Generator[Chunk, None, None] | None = None
-
-    def __iter__(self) -> Generator[Chunk, None, None]:
-        # The generator itself (a for loop pays no wrapper call per chunk),
-        # not kept here: when the loop ends early and drops it, its cleanup
-        # cancels the stream at once.
-        if self._it is not None:  # next() came first: the loop takes over
-            it, self._it = self._it, None
-            return it
-        if self._given:
-            raise UsageError(self._again())
-        self._given = True
-        return self._channel.chunks(self.handle)
-
-    def __next__(self) -> Chunk:
-        if self._it is None:
-            if self._given:
-                if self._channel.consumed == "ended":
-                    raise StopIteration
-                raise UsageError(self._again())
-            self._given = True
-            self._it = self._channel.chunks(self.handle)
-        return next(self._it)
-
-    def _again(self) -> str:
-        if self._channel.consumed == "abandoned":
-            return (f"{self.handle.id}: this stream() was left early (break or an exception) "
-                    "and was cancelled then; a stream() can be iterated once: start a new one")
-        return (f"{self.handle.id}: this stream() was already iterated; a stream() can be "
-                "iterated once: read its outcome with .result / .handle, or start a new one")
-
-    @property
-    def result(self) -> StreamResult | None:
-        return self.handle.result
-
-    def close(self) -> None:
-        """Cancel the stream if it is still running."""
-        if self._it is not None:
-            self._it.close()
-        self._given = True
-        if not self.handle.done():
-            self.handle.cancel()
-
-    def __enter__(self) -> ChunkStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        # Never iterated: nobody will read this stream, so do not let its
-        # worker wait on a full buffer forever.
-        try:
-            if not self._given and not self.handle.done():
-                self.handle.cancel()
-        except Exception:
-            pass
 
 
 _default: Client | None = None
@@ -485,30 +374,8 @@ def close() -> None:
         client.close()
 
 
-def chat(model: str, messages: Sequence[Mapping[str, Any]], **kwargs: Any) -> StreamHandle:
-    """``Client.chat`` on the default client."""
-    _protect(kwargs)
-    return default_client().chat(model, messages, **kwargs)
-
-
-def complete(model: str, prompt: str, **kwargs: Any) -> StreamHandle:
-    """``Client.complete`` on the default client."""
-    _protect(kwargs)
-    return default_client().complete(model, prompt, **kwargs)
-
-
-def stream(model: str, messages: Sequence[Mapping[str, Any]], **kwargs: Any) -> ChunkStream:
-    """``Client.stream`` on the default client."""
-    _protect(kwargs)
-    return default_client().stream(model, messages, **kwargs)
-
-
-def astream(
-    model: str, messages: Sequence[Mapping[str, Any]], **kwargs: Any
-) -> AsyncIterator[Chunk]:
-    """``Client.astream`` on the default client."""
-    _protect(kwargs)
-    return default_client().astream(model, messages, **kwargs)
-
-
-Handler = Callable[[Message], Any]
+# The module-level functions: each with its method's signature and docs.
+chat = on_default(default_client, Client.chat)
+complete = on_default(default_client, Client.complete)
+stream = on_default(default_client, Client.stream)
+astream = on_default(default_client, Client.astream)

@@ -13,6 +13,7 @@ instead of opening more connections.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,23 +21,31 @@ from types import MappingProxyType, TracebackType
 from typing import Any
 
 from ._chunk import Chunk
+from ._chunk_stream import ChunkStream
+from ._options import (
+    NOT_GIVEN,
+    CallOptions,
+    NotGiven,
+    StreamTarget,
+    check_messages,
+    check_retries,
+    coerce_timeout,
+    request_params,
+)
+from ._request_fields import RequestFields
 from .actors._sinks import Channel, Sink
 from .actors._stream import StreamHandle
 from .actors._worker import Plan
-from .api import (
-    _CALL_OPTIONS,
-    STREAM_BUFFER,
-    ChunkStream,
-    Client,
-    StreamTarget,
-    _check_messages,
-    _check_retries,
-    _params,
-)
+from .api import STREAM_BUFFER, Client
 from .errors import ConfigurationError
 from .providers import PROVIDERS, RequestInput, Secret
 from .providers import _normalize_ollama_host as normalize_ollama_host
 from .transport._timeouts import Timeout
+
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+else:  # pragma: no cover
+    from typing_extensions import Unpack
 
 __all__ = ["DEFAULT_MODELS", "Route", "Router", "configured_providers"]
 
@@ -54,6 +63,8 @@ DEFAULT_MODELS: Mapping[str, str] = MappingProxyType({
 _CONNECTION_KEYS = frozenset({"base_url", "api_key", "api", "headers"})
 _ROUTE_KEYS = frozenset({"model", "fallbacks", "max_concurrent", "timeout", "max_retries"})
 _NOT_PARAMS = _ROUTE_KEYS | _CONNECTION_KEYS
+# What a route fixes and a call cannot change (they arrive among the fields).
+_ROUTE_ONLY = ("api", "api_key", "base_url", "model")
 
 
 @dataclass(frozen=True)
@@ -67,8 +78,10 @@ class Route:
         fallbacks: routes tried, in order, when this one fails before any data.
         max_concurrent: streams this route runs at once (None: no limit).
         base_url, api_key, api, headers: as for ``Client.chat``.
-        timeout, max_retries: for streams started on this route (None: the
-            client's); they also apply while its fallbacks serve.
+        timeout, max_retries: for streams started on this route (``NOT_GIVEN``:
+            the client's; a ``timeout`` of None in the route's config is
+            ``NO_TIMEOUT``, no time limit at all); they also apply while its
+            fallbacks serve.
     """
 
     name: str
@@ -80,8 +93,14 @@ class Route:
     api_key: Secret | None = field(default=None, repr=False)
     api: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
-    timeout: Timeout | None = None
-    max_retries: int | None = None
+    timeout: Timeout | NotGiven = NOT_GIVEN
+    max_retries: int | NotGiven = NOT_GIVEN
+
+    def _call_options(self, headers: Mapping[str, str]) -> CallOptions:
+        """The options a call on this route is prepared with (``headers``
+        over the route's own)."""
+        return CallOptions(self.base_url, self.api_key, api=self.api,
+                           headers=MappingProxyType({**self.headers, **headers}))
 
 
 def _route(name: str, spec: Any) -> Route:
@@ -103,21 +122,22 @@ def _route(name: str, spec: Any) -> Route:
         raise ConfigurationError(
             f"route {name!r}: max_concurrent must be an int >= 1, got {limit!r}"
         )
-    retries = spec.get("max_retries")
     key = spec.get("api_key")
     params = {k: v for k, v in spec.items() if k not in _NOT_PARAMS}
     return Route(
         name=name,
         model=model,
-        params=MappingProxyType(_params(dict(params))),
+        params=MappingProxyType(request_params(params)),
         fallbacks=tuple(fallbacks),
         max_concurrent=limit,
         base_url=spec.get("base_url"),
         api_key=key if isinstance(key, Secret) or key is None else Secret(str(key)),
         api=spec.get("api"),
         headers=MappingProxyType(dict(spec.get("headers") or {})),
-        timeout=Timeout.coerce(spec["timeout"]) if spec.get("timeout") is not None else None,
-        max_retries=_check_retries(retries) if retries is not None else None,
+        # Present means what it means on a call (None: no time limit), absent
+        # means the client's.
+        timeout=coerce_timeout(spec["timeout"]) if "timeout" in spec else NOT_GIVEN,
+        max_retries=check_retries(spec["max_retries"]) if "max_retries" in spec else NOT_GIVEN,
     )
 
 
@@ -217,40 +237,74 @@ class Router:
 
     # -- entry points ----------------------------------------------------------
 
-    def chat(self, route: str, messages: Sequence[Mapping[str, Any]], *,
-             stream_to: StreamTarget = None, **overrides: Any) -> StreamHandle:
+    def chat(
+        self,
+        route: str,
+        /,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        stream_to: StreamTarget = None,
+        timeout: Timeout | float | NotGiven | None = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        headers: Mapping[str, str] | None = None,
+        **fields: Unpack[RequestFields],
+    ) -> StreamHandle:
         """Start streaming a chat answer on ``route``; returns its handle at once.
 
-        ``overrides`` are request fields (``temperature=0``...) that replace the
-        route's own for this call, plus ``timeout``, ``max_retries`` and
-        ``headers``. They apply to the fallbacks too. ``stream_to`` is as for
-        ``streamactors.chat``.
+        ``fields`` are request fields (``temperature=0``...) that replace the
+        route's own for this call; ``timeout`` and ``max_retries`` replace the
+        route's (None: no time limit), ``headers`` go over the route's. They
+        apply to the fallbacks too. ``stream_to`` is as for
+        ``streamactors.chat``. ``model``, ``base_url``, ``api_key`` and ``api``
+        belong to the route and cannot be given here. ``route`` is
+        positional-only, so that OpenRouter's ``route=`` field can be given.
 
         Raises:
             ConfigurationError: unknown route (listing the routes) or bad input.
         """
-        return self._start(route, messages, stream_to, None, overrides)
+        opts = CallOptions.build(None, None, timeout, max_retries, None, headers)
+        plans, opts = self._plans(route, messages, opts, request_params(fields))
+        return self._client._start_plans(plans, self._routes[route].model, opts, stream_to)
 
-    def stream(self, route: str, messages: Sequence[Mapping[str, Any]],
-               **overrides: Any) -> ChunkStream:
+    def stream(
+        self,
+        route: str,
+        /,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        timeout: Timeout | float | NotGiven | None = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        headers: Mapping[str, str] | None = None,
+        **fields: Unpack[RequestFields],
+    ) -> ChunkStream:
         """Iterate the chunks of ``route``'s answer (like ``streamactors.stream``)."""
-        if "stream_to" in overrides:
-            raise ConfigurationError("stream() delivers to its iterator; drop stream_to")
+        opts = CallOptions.build(None, None, timeout, max_retries, None, headers)
+        plans, opts = self._plans(route, messages, opts, request_params(fields, "stream"))
         channel = Channel(STREAM_BUFFER)
-        return ChunkStream(self._start(route, messages, None, channel, overrides), channel)
+        handle = self._client._start_plans(plans, self._routes[route].model, opts, sink=channel)
+        return ChunkStream(handle, channel)
 
-    def astream(self, route: str, messages: Sequence[Mapping[str, Any]],
-                **overrides: Any) -> AsyncIterator[Chunk]:
+    def astream(
+        self,
+        route: str,
+        /,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        timeout: Timeout | float | NotGiven | None = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        headers: Mapping[str, str] | None = None,
+        **fields: Unpack[RequestFields],
+    ) -> AsyncIterator[Chunk]:
         """``async for`` over the chunks of ``route``'s answer (like ``streamactors.astream``)."""
-        if "stream_to" in overrides:
-            raise ConfigurationError("astream() delivers to its iterator; drop stream_to")
         from .actors._aio import AsyncChunkStream
 
-        plans, timeout, retries = self._plans(route, messages, overrides)  # raise at the call
+        opts = CallOptions.build(None, None, timeout, max_retries, None, headers)
+        # Built now, so that bad input raises at the call, not at the first await.
+        plans, opts = self._plans(route, messages, opts, request_params(fields, "astream"))
+        model = self._routes[route].model
 
         def start(sink: Sink) -> StreamHandle:
-            return self._client._start_plans(plans, self._routes[route].model, None, sink,
-                                             timeout, retries)
+            return self._client._start_plans(plans, model, opts, sink=sink)
 
         return AsyncChunkStream(start)
 
@@ -267,12 +321,6 @@ class Router:
         self.close()
 
     # -- internals ----------------------------------------------------------------
-
-    def _start(self, route: str, messages: Any, stream_to: StreamTarget, sink: Sink | None,
-               overrides: dict[str, Any]) -> StreamHandle:
-        plans, timeout, retries = self._plans(route, messages, overrides)
-        return self._client._start_plans(plans, self._routes[route].model, stream_to, sink,
-                                         timeout, retries)
 
     def _chain(self, route: str) -> list[Route]:
         """``route`` then its fallbacks, depth first, each route once."""
@@ -291,27 +339,28 @@ class Router:
         visit(route)
         return [self._routes[name] for name in order]
 
-    def _plans(self, route: str, messages: Any, overrides: Mapping[str, Any]
-               ) -> tuple[list[Plan], Timeout | None, int | None]:
+    def _plans(self, route: str, messages: object, opts: CallOptions,
+               params: dict[str, Any]) -> tuple[list[Plan], CallOptions]:
+        """The plans of ``route`` and its fallbacks, each built now (so a
+        fallback that cannot serve the call fails it at once), and the
+        stream's options: the call's timeout and retries, else the route's."""
         chain = self._chain(route)
-        msgs = _check_messages(messages)
-        bad = sorted(k for k in overrides if k in _CONNECTION_KEYS - {"headers"} or k == "model")
+        msgs = check_messages(messages)
+        bad = [k for k in _ROUTE_ONLY if k in params]
         if bad:
             raise ConfigurationError(
                 f"{', '.join(bad)} cannot be overridden per call; set it in the route's config"
             )
-        opts = {k: overrides[k] for k in _CALL_OPTIONS if k in overrides}
-        params = _params({k: v for k, v in overrides.items() if k not in _CALL_OPTIONS})
-        primary = chain[0]
-        timeout = opts.get("timeout", primary.timeout)
-        retries = opts.get("max_retries", primary.max_retries)
         plans = []
         for r in chain:
             request = RequestInput("chat", msgs, None, {**r.params, **params})
-            headers = {**r.headers, **(opts.get("headers") or {})}
-            provider, config, http = self._client._prepare(
-                request, r.model, r.base_url, r.api_key, r.api, headers,
-            )
+            provider, config, http = self._client._prepare(request, r.model,
+                                                           r._call_options(opts.headers))
             plans.append(Plan(provider, config, request, http, route=r.name,
                               gate=self._gates.get(r.name)))
-        return plans, Timeout.coerce(timeout) if timeout is not None else None, retries
+        primary = chain[0]
+        return plans, CallOptions(
+            timeout=primary.timeout if isinstance(opts.timeout, NotGiven) else opts.timeout,
+            max_retries=(primary.max_retries if isinstance(opts.max_retries, NotGiven)
+                         else opts.max_retries),
+        )

@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("data", ["_chunk", "_result", "accumulate", "providers"]),
     ("transport", ["transport"]),
     ("actors", ["actors", "metrics", "sse._reemit"]),
-    ("api", ["api", "router", "__init__"]),
+    ("api", ["api", "router", "_options", "_request_fields", "_chunk_stream", "__init__"]),
     ("top", ["web", "cli", "_cli_common", "_cli_output", "_cli_relay", "testing", "__main__"]),
 ]
 STDLIB_ONLY = ["_wire", "sse._decoder", "sse._encoder", "sse._event", "ndjson", "errors"]

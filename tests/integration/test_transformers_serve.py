@@ -269,7 +269,8 @@ def test_wrong_model_is_a_bad_request_with_the_detail_message(served: Served) ->
 def test_unknown_field_is_unprocessable(served: Served) -> None:
     # The library refuses a field it does not know before any request...
     with pytest.raises(sa.ConfigurationError, match="extra_body"):
-        sa.chat(f"openai-compatible/{MODEL}", USER, base_url=served.base_url, bogus_field=1)
+        sa.chat(f"openai-compatible/{MODEL}", USER, base_url=served.base_url,
+                bogus_field=1)  # type: ignore[call-arg]
     # ...and sends it as it is through extra_body, where the server judges it.
     with pytest.raises(sa.UnprocessableEntityError) as caught:
         sa.chat(

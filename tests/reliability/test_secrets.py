@@ -393,11 +393,15 @@ def test_a_failed_streams_traceback_with_locals_shows_no_key() -> None:
 
 def test_a_configuration_errors_traceback_with_locals_shows_no_key() -> None:
     cases = [
-        lambda: streamactors.chat("anthropic/m", MESSAGES, api_key=KEY, temprature=1),
+        # Calls that are wrong on purpose: the type checker refuses them too.
+        lambda: streamactors.chat("anthropic/m", MESSAGES, api_key=KEY,
+                                  temprature=1),  # type: ignore[call-arg]
         lambda: streamactors.Client(api_key=KEY, reader="bogus"),
-        lambda: streamactors.Client(api_key=KEY).chat("openai/m", MESSAGES, n="x", api_key=KEY,
-                                                      extra_body=[1]),
-        lambda: streamactors.stream("openai/m", MESSAGES, api_key=KEY, stream_to=print),
+        lambda: streamactors.Client(api_key=KEY).chat(
+            "openai/m", MESSAGES, n="x", api_key=KEY,  # type: ignore[arg-type]
+            extra_body=[1]),  # type: ignore[arg-type]
+        lambda: streamactors.stream("openai/m", MESSAGES, api_key=KEY,
+                                    stream_to=print),  # type: ignore[call-arg]
     ]
     case: Callable[[], object]
     for case in cases:

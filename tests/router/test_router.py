@@ -190,7 +190,7 @@ def test_bad_configuration_is_reported_before_any_request(server: LoopbackServer
         with pytest.raises(sa.ConfigurationError, match="routes: primary, backup"):
             router.chat("nope", MSGS)
         with pytest.raises(sa.ConfigurationError, match="model"):
-            router.chat("primary", MSGS, model="openai/other")
+            router.chat("primary", MSGS, model="openai/other")  # type: ignore[call-arg]
     assert server.requests == []
 
 

@@ -58,8 +58,9 @@ def test_chat_returns_handle_at_once_and_wait_gives_result(env: LoopbackServer) 
 
 @pytest.mark.timeout(20)
 def test_params_pass_through(env: LoopbackServer) -> None:
-    params = {"temperature": 0.3, "max_tokens": 7, "top_p": 0.9, "stop": ["x"], "seed": 1,
-              "n": 1, "tool_choice": "auto", "stream_options": {"include_usage": False}}
+    params: sa.RequestFields = {
+        "temperature": 0.3, "max_tokens": 7, "top_p": 0.9, "stop": ["x"], "seed": 1, "n": 1,
+        "tool_choice": "auto", "stream_options": {"include_usage": False}}
     sa.chat("openai/m", MSGS, **params).wait(10)
     body = env.requests[-1].json()
     for k, v in params.items():
@@ -304,15 +305,15 @@ def test_bad_input_is_a_clear_error_before_any_request(env: LoopbackServer) -> N
     with pytest.raises(sa.ConfigurationError, match="provider/model"):
         sa.chat("gpt-4o", MSGS)
     with pytest.raises(sa.ConfigurationError, match="stream_to"):
-        sa.chat("openai/m", MSGS, stream_to=42)
+        sa.chat("openai/m", MSGS, stream_to=42)  # type: ignore[arg-type]
     with pytest.raises(sa.ConfigurationError, match="always streams"):
-        sa.chat("openai/m", MSGS, stream=False)
+        sa.chat("openai/m", MSGS, stream=False)  # type: ignore[arg-type]
     with pytest.raises(sa.ConfigurationError, match="max_retries"):
         sa.chat("openai/m", MSGS, max_retries=-1)
     with pytest.raises(sa.ConfigurationError, match="timeout"):
-        sa.chat("openai/m", MSGS, timeout="soon")
+        sa.chat("openai/m", MSGS, timeout="soon")  # type: ignore[arg-type]
     with pytest.raises(ValueError):  # ConfigurationError is also a ValueError
-        sa.chat("openai/m", MSGS, stream_to=object())
+        sa.chat("openai/m", MSGS, stream_to=object())  # type: ignore[arg-type]
     assert env.requests == []
 
 
