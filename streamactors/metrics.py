@@ -2,8 +2,9 @@
 
 Every stream, whether it finished or failed, ends with exactly one record
 handed to each listener registered with ``add_listener``. Listeners run on
-the stream's worker thread just before its terminal message is delivered, so
-they should be quick (append to a list, bump a counter, hand off to a
+the thread that ends the stream (its own thread, or a connector thread for a
+stream without one) just before its terminal
+message is delivered, so they should be quick (append to a list, bump a counter, hand off to a
 metrics client); an exception in one is logged and swallowed and never
 affects the stream.
 
@@ -91,7 +92,7 @@ _listeners: tuple[_Registration, ...] = ()
 def add_listener(fn: Listener) -> Callable[[], None]:
     """Call ``fn(record)`` once for every stream that ends from now on.
 
-    ``fn`` runs on the stream's worker thread; exceptions it raises are
+    ``fn`` runs on the thread that ends the stream; exceptions it raises are
     logged and swallowed. Returns a function that removes the listener
     (calling it twice is harmless). Adding the same function twice makes
     it be called twice.

@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 #: Threads that outlive a test by design: the process-wide ones, and servers'
 #: (a module-scoped loopback server keeps its keep-alive connections).
 _SINGLETONS = ("streamactors-reactor", "streamactors-deadlines", "streamactors-keepalive")
-_SERVERS = ("streamactors-loopback", "streamactors-relay")
+#: ... and the pools' threads (connectors end by themselves when idle).
+_SERVERS = ("streamactors-loopback", "streamactors-relay", "streamactors-connector")
 
 
 def _ours() -> list[threading.Thread]:

@@ -23,7 +23,7 @@ class Pipeline:
     """One stream's sans-I/O pipeline: framing (SSE or NDJSON) -> codec ->
     ``deliver`` (which folds into the accumulator), one batch per read."""
 
-    __slots__ = ("_deliver", "_feed", "_feed_data", "_frame", "_framer", "_sse", "decoder")
+    __slots__ = ("_deliver", "_feed", "_feed_one", "_frame", "_framer", "_sse", "decoder")
 
     def __init__(self, decoder: StreamDecoder, sse: bool, max_event_bytes: int,
                  deliver: Callable[[list[Chunk]], None]) -> None:
@@ -36,13 +36,13 @@ class Pipeline:
         self._frame = framer.feed
         # A paced stream's read is one whole ``data:`` event: its data goes
         # straight to the codec, with no event object in between.
-        self._feed_data = framer._feed_data if isinstance(framer, SSEDecoder) else None
+        self._feed_one = framer.feed_one if isinstance(framer, SSEDecoder) else None
         self._deliver = deliver
 
     def push(self, payload: bytes) -> None:
         """Frame, decode and deliver the payload of one read."""
-        if self._feed_data is not None:
-            text = self._feed_data(payload)
+        if self._feed_one is not None:
+            text = self._feed_one(payload)
             if text is not None:
                 batch = self._feed(text, "message")
                 if batch:

@@ -100,8 +100,11 @@ def _at_exit() -> None:
         handle._token.cancel("shutdown")
     for handle in live_streams():
         thread = handle._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(max(0.0, deadline - time.monotonic()))
+        left = max(0.0, deadline - time.monotonic())
+        if thread is None:  # a stream without a thread of its own: its end
+            handle._done.wait(left)
+        elif thread is not threading.current_thread():
+            thread.join(left)
     with _lock:
         actors = list(_actors)
     # Stop them all first: they handle what they hold side by side, so one

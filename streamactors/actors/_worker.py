@@ -64,9 +64,10 @@ from ..transport._requests import Response, Transport
 from ..transport._retry import backoff, should_retry
 from ..transport._timeouts import Timeout, schedule
 from ._pipeline import Pipeline
+from ._pooled import PooledRun
 from ._registry import register_stream, unregister_stream
 from ._scrub import scrub_error, scrub_text
-from ._sinks import Sink
+from ._sinks import Sink, cancelled_error
 from ._stream import Error, Finish, StreamHandle
 
 __all__ = ["Plan", "Worker"]
@@ -139,21 +140,34 @@ class Worker:
         self.handle.route = plan.route
 
     def start(self) -> None:
-        """Open the sink and start the thread (``StreamCancelled`` if the
-        target refuses the stream)."""
+        """Open the sink and start the stream (``StreamCancelled`` if the
+        target refuses it): without a thread of its own when its target never
+        blocks and the shared reader reads bodies, else on a thread of its own
+        (see the module docstring)."""
         handle = self.handle
         self._sink.open(handle)
-        thread = threading.Thread(target=self._run, name=f"streamactors-{handle.id}",
-                                  daemon=True)
-        handle._thread = thread
         register_stream(handle)
         self._t0 = perf_counter()
-        self._arm_deadlines()
         try:
+            if self._pooled():
+                self._arm_deadlines()
+                PooledRun(self).begin()
+                return
+            thread = threading.Thread(target=self._run, name=f"streamactors-{handle.id}",
+                                      daemon=True)
+            handle._thread = thread
+            self._arm_deadlines()
             thread.start()
         except BaseException:
             unregister_stream(handle)
             raise
+
+    def _pooled(self) -> bool:
+        """Whether this stream runs without a thread of its own: the shared
+        reader reads bodies, its target never blocks, no route gate to wait
+        on."""
+        return (self._transport.reactor is not None and self._sink.nonblocking
+                and all(plan.gate is None for plan in self._plans))
 
     def _arm_deadlines(self) -> None:
         ref = weakref.ref(self)
@@ -241,6 +255,8 @@ class Worker:
             err = FirstTokenTimeout(f"{self.handle.id}: no data within the first_token "
                                     f"deadline of {self._timeout.first_token} s")
         elif isinstance(original, StreamCancelled):
+            if original.__cause__ is None and token.cause is not None:
+                original.__cause__ = token.cause  # why: a handler that raised...
             return original
         else:
             err = StreamCancelled(f"{self.handle.id} cancelled ({reason})", reason=reason)
@@ -250,19 +266,13 @@ class Worker:
         return err
 
     def _stream(self, token: CancelToken) -> None:
-        last = len(self._plans) - 1
         for i, plan in enumerate(self._plans):
-            self._use(plan)
-            if i:
-                self._acc = Accumulator(plan.config.provider, plan.config.model)
             try:
                 self._gated(plan, token)
                 return
             except StreamError as exc:
-                if i == last or token.cancelled or self._acc.chunks:
+                if not self.fall_back(i, exc, token):
                     raise
-                log.info("%s: route %s failed before any data (%s); falling back to %s",
-                         self.handle.id, plan.route, type(exc).__name__, self._plans[i + 1].route)
 
     def _gated(self, plan: Plan, token: CancelToken) -> None:
         gate = plan.gate
@@ -289,22 +299,24 @@ class Worker:
                 self._attempt(token)
                 return
             except StreamError as exc:
-                if token.cancelled or self._acc.chunks or attempt >= self._max_retries:
+                delay = self.retry_delay(exc, attempt, token)
+                if delay is None:
                     raise
-                if not should_retry(exc):
-                    raise
-                delay = backoff(attempt, getattr(exc, "retry_after", None))
                 attempt += 1
-                log.info(
-                    "%s: retry %d of %d in %.2f s after %s: %s",
-                    self.handle.id, attempt, self._max_retries, delay, type(exc).__name__,
-                    scrub_text(str(exc), self._config),
-                )
                 if token.wait(delay):
                     raise StreamCancelled(reason=token.reason or "cancelled") from None
                 self._retries += 1  # counted once made, not when announced
 
     def _attempt(self, token: CancelToken) -> None:
+        response = self._send_checked(token)
+        try:
+            self._read(response, token)
+        finally:
+            response.close()
+
+    def _send_checked(self, token: CancelToken) -> Response:
+        """Send the request; return the response of a stream that starts
+        (2xx, the right content type), else raise its typed error."""
         self._last_content = monotonic()  # each attempt has its full idle time
         response = self._transport.send(self._http, self._timeout, token)
         try:
@@ -313,9 +325,38 @@ class Worker:
                 body = response.read_all()
                 raise self._provider.error_from_response(status, response.headers, body)
             self._check_content_type(response)
-            self._read(response, token)
-        finally:
+        except BaseException:
             response.close()
+            raise
+        return response
+
+    def retry_delay(self, exc: StreamError, attempt: int, token: CancelToken) -> float | None:
+        """Seconds to wait before retrying after ``exc`` (attempt ``attempt``
+        failed), or None when it must not be retried; logs the retry."""
+        if token.cancelled or self._acc.chunks or attempt >= self._max_retries:
+            return None
+        if not should_retry(exc):
+            return None
+        delay = backoff(attempt, getattr(exc, "retry_after", None))
+        log.info(
+            "%s: retry %d of %d in %.2f s after %s: %s",
+            self.handle.id, attempt + 1, self._max_retries, delay, type(exc).__name__,
+            scrub_text(str(exc), self._config),
+        )
+        return delay
+
+    def fall_back(self, index: int, exc: StreamError, token: CancelToken) -> bool:
+        """Move to plan ``index + 1`` after plan ``index`` failed before any
+        data; False when there is none or it is too late."""
+        if index + 1 >= len(self._plans) or token.cancelled or self._acc.chunks:
+            return False
+        log.info("%s: route %s failed before any data (%s); falling back to %s",
+                 self.handle.id, self._plans[index].route, type(exc).__name__,
+                 self._plans[index + 1].route)
+        plan = self._plans[index + 1]
+        self._use(plan)
+        self._acc = Accumulator(plan.config.provider, plan.config.model)
+        return True
 
     def _check_content_type(self, response: Response) -> None:
         ctype = response.headers.get("content-type", "").lower()
@@ -340,15 +381,20 @@ class Worker:
                                     provider_message=message, body=body)
             raise ProtocolError(f"expected an event stream, got {ctype}", payload=body)
 
-    def _read(self, response: Response, token: CancelToken) -> None:
+    def new_pipeline(self) -> Pipeline:
+        """A fresh pipeline for the body of this attempt."""
         pipe = self._pipeline = Pipeline(
             self._provider.new_decoder(self._request), self._http.framing == "sse",
             self._max_event_bytes, self._deliver)
+        return pipe
+
+    def _read(self, response: Response, token: CancelToken) -> None:
+        pipe = self.new_pipeline()
         body = response.body
         reactor = self._transport.reactor
         handoff = (
             body.nonblocking_socket()
-            if reactor is not None and getattr(self._sink, "_nonblocking_delivery", False)
+            if reactor is not None and self._sink.nonblocking
             else None
         )
         if handoff is None:
@@ -362,6 +408,11 @@ class Worker:
                 body.restore_blocking(sock)
             if not read_all:  # handed back by the reactor: read the rest here
                 self._read_here(body, pipe, token)
+        self._after_body(body, pipe)
+
+    def _after_body(self, body: Body, pipe: Pipeline) -> None:
+        """The body was read (on this thread): the framer's tail, the rest of
+        the framing after an end marker, and whether the answer is complete."""
         pipe.close()
         if pipe.decoder.done and not body.finished:
             # The end marker came: end now; the rest of the framing may follow
@@ -423,15 +474,14 @@ class Worker:
             if self._first_at is None:
                 self._first_at = perf_counter()
         add = self._acc.add
-        try:
-            self._sink.deliver(self.handle, batch)
-        except BaseException as exc:
-            taken = getattr(exc, "_delivered", 0)
-            for c in batch[:taken]:
+        taken = self._sink.deliver(self.handle, batch)
+        if taken == len(batch):
+            for c in batch:
                 add(c)
-            raise
-        for c in batch:
+            return
+        for c in batch[:taken]:  # refused in part: the token is cancelled
             add(c)
+        raise cancelled_error(self.handle)
 
 
 def _has_output(batch: list[Chunk]) -> bool:

@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from streamactors.transport._cancel import CancelToken
-from streamactors.transport._reactor import _READ_SIZE, Reactor, _gil_holding_reader, _Job
+from streamactors.transport._reactor import Reactor, _Job
+from streamactors.transport._recv import READ_SIZE as _READ_SIZE
+from streamactors.transport._recv import gil_holding_reader as _gil_holding_reader
 
 pytestmark = pytest.mark.skipif(
     _gil_holding_reader() is None, reason="no GIL-holding recv on this platform"

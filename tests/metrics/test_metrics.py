@@ -7,6 +7,7 @@ import logging
 import math
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ def records() -> Iterator[list[metrics.StreamMetrics]]:
 
 
 def _chat(server: LoopbackServer, model: str = "openai/gpt-4o-mini",
-          **kwargs: object) -> sa.StreamHandle:
+          **kwargs: Any) -> sa.StreamHandle:
     provider = model.split("/", 1)[0]
     return sa.chat(model, MSGS, base_url=server.url(provider), api_key="sk-test-key", **kwargs)
 
@@ -139,16 +140,26 @@ def test_failing_listener_never_breaks_the_stream(loopback_server: LoopbackServe
 
 
 @pytest.mark.timeout(15)
-def test_listeners_run_on_the_worker_thread_and_can_be_removed(
+def test_listeners_run_on_the_thread_that_ends_the_stream_and_can_be_removed(
         loopback_server: LoopbackServer) -> None:
     threads: list[str] = []
     remove = metrics.add_listener(lambda r: threads.append(threading.current_thread().name))
     handle = _chat(loopback_server)
     handle.wait(10)
+    seen: list[sa.Message] = []
+    own = _chat(loopback_server, stream_to=seen.append)  # a callable: a thread of its own
+    own.wait(10)
     remove()
     remove()  # twice is harmless
     _chat(loopback_server).wait(10)
-    assert threads == [f"streamactors-{handle.id}"]
+    # A stream without a thread of its own ends on a connector thread (on its
+    # own thread under reader="thread"); one with a thread ends on it.
+    assert len(threads) == 2
+    if handle._thread is None:
+        assert threads[0].startswith("streamactors-connector-")
+    else:
+        assert threads[0] == f"streamactors-{handle.id}"
+    assert threads[1] == f"streamactors-{own.id}"
     with pytest.raises(TypeError):
         metrics.add_listener("not callable")  # type: ignore[arg-type]
 
