@@ -208,6 +208,13 @@ def _s2_library(client: Any, actor: Any, hist: Histogram, model: str, streams: i
             pass
         except Exception as exc:
             errors.append(exc)
+    # All streams started: the latest first token, counted from the first
+    # chat() call (each stream's own time to first token is counted from its
+    # chat() call, which came at most ``ramp`` after the first).
+    ttfts = [r.time_to_first_token for r in (h.result or (h.error.partial if h.error else None)
+                                             for h in handles)
+             if r is not None and r.time_to_first_token is not None]
+    started = ramp + max(ttfts) if ttfts else None
     if actor is not None:
         actor.wait_streams(streams, 30)
         actor.stop()
@@ -215,6 +222,7 @@ def _s2_library(client: Any, actor: Any, hist: Histogram, model: str, streams: i
     client.close()
     delivered = actor.count if actor is not None else next(counter)
     return {"ramp_s": round(ramp, 2), "delivered": delivered, "timed_out": not finished,
+            "started_s": round(started, 2) if started is not None else None,
             "errors": len(errors), "first_error": repr(errors[0])[:200] if errors else None}
 
 
