@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["FINISH_REASONS", "Chunk", "ToolCallDelta", "Usage"]
+__all__ = ["FINISH_REASONS", "Chunk", "ToolCallDelta", "Usage", "has_output"]
 
 #: The normalized finish-reason vocabulary shared by every provider.
 FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "error", "other")
@@ -101,3 +101,14 @@ class Chunk(NamedTuple):
     model: str | None = None
     logprobs: Any = None
     role: str | None = None
+
+
+def has_output(batch: list[Chunk]) -> bool:
+    """Whether a batch carries a token of the answer. OpenAI's first chunk
+    (the role, empty content) arrives before the model produced anything: it
+    must neither stop the ``first_token`` deadline nor define the time to
+    first token."""
+    for c in batch:
+        if c.text or c.reasoning or c.tool_calls or c.refusal or c.finish_reason:
+            return True
+    return False

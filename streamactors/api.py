@@ -34,9 +34,10 @@ from ._options import (
     secret,
 )
 from ._request_fields import CompletionFields, RequestFields
+from .actors._plan import Plan
 from .actors._sinks import Channel, Sink
 from .actors._stream import StreamHandle
-from .actors._worker import Plan, Worker
+from .actors._worker import Worker
 from .errors import ConfigurationError, StreamCancelled
 from .providers import HTTPRequest, Provider, ProviderConfig, RequestInput, resolve
 from .sse import DEFAULT_MAX_EVENT_BYTES

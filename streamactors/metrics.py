@@ -3,10 +3,10 @@
 Every stream, whether it finished or failed, ends with exactly one record
 handed to each listener registered with ``add_listener``. Listeners run on
 the thread that ends the stream (its own thread, or a connector thread for a
-stream without one) just before its terminal
-message is delivered, so they should be quick (append to a list, bump a counter, hand off to a
-metrics client); an exception in one is logged and swallowed and never
-affects the stream.
+stream without one) just before its terminal message is delivered, so they
+should be quick (append to a list, bump a counter, hand off to a metrics
+client); an exception in one is logged and swallowed and never affects the
+stream.
 
 When the provider sent no token counts the worker fills an estimated
 ``Usage`` (``estimated=True``): about four characters per token, counted over

@@ -33,9 +33,9 @@ from ._options import (
     request_params,
 )
 from ._request_fields import RequestFields
+from .actors._plan import Plan
 from .actors._sinks import Channel, Sink
 from .actors._stream import StreamHandle
-from .actors._worker import Plan
 from .api import STREAM_BUFFER, Client
 from .errors import ConfigurationError
 from .providers import PROVIDERS, RequestInput, Secret

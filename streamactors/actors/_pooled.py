@@ -44,24 +44,21 @@ from ..errors import StreamCancelled, StreamError
 from ..transport._body import map_read_error
 from ..transport._timeouts import schedule
 from ._connectors import connectors
+from ._deadlines import Limited, cancel_error
 
 if TYPE_CHECKING:
     from ..transport._body import Body
     from ..transport._cancel import CancelToken
     from ..transport._reactor import _Job
     from ..transport._requests import Response, Transport
-    from ..transport._timeouts import Timeout
     from ._pipeline import Pipeline
-    from ._stream import StreamHandle
 
 
-class Worker(Protocol):
+class Worker(Limited, Protocol):
     """What a pooled run uses of its stream's ``Worker`` (``_worker``): the
     state of the stream and its steps, shared with the threaded path."""
 
-    handle: StreamHandle
     _transport: Transport
-    _timeout: Timeout
     _retries: int
 
     def _send_checked(self, token: CancelToken) -> Response: ...
@@ -78,9 +75,8 @@ class Worker(Protocol):
 
     def _check_complete(self) -> None: ...
 
-    def _cancel_error(self, token: CancelToken, original: StreamError | None) -> StreamError: ...
-
     def _end(self, error: StreamError | None) -> None: ...
+
 
 __all__ = ["PooledRun"]
 
@@ -160,7 +156,7 @@ class PooledRun:
             reader.on_done(exc, False)
             return
         token = worker.handle._token
-        job = reactor.start(sock, reader.on_data, worker._timeout.read,
+        job = reactor.start(sock, reader.on_data, worker.timeout.read,
                             lambda exc: map_read_error(exc, token), reader.on_done)
         reader.job = job
         if reader.draining:  # the buffered bytes held the end marker already
@@ -235,7 +231,7 @@ class PooledRun:
         token = worker.handle._token
         token.remove_callback(self._on_cancel)
         if token.seal():  # a cancel that came first decides the outcome
-            error = worker._cancel_error(token, error)
+            error = cancel_error(worker, token, error)
         try:
             worker._end(error)
         except BaseException:  # never raised into the reader or a connector

@@ -1,4 +1,7 @@
-"""One thread per stream: transport -> decoder -> codec -> accumulator -> sink.
+"""One stream: transport -> decoder -> codec -> accumulator -> sink.
+
+On a thread of its own (below), or without one when its target never blocks
+(``_pooled``: connector threads and the shared reader run the same steps).
 
 Theory of operation
 -------------------
@@ -33,39 +36,33 @@ Theory of operation
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import threading
-import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
 from time import monotonic, perf_counter
 from typing import Any
 
-from .._chunk import Chunk
+from .._chunk import Chunk, has_output
 from ..accumulate import Accumulator
 from ..errors import (
-    DeadlineExceeded,
-    FirstTokenTimeout,
-    IdleTimeout,
     IncompleteStream,
-    ProtocolError,
-    ProviderError,
     StreamCancelled,
     StreamError,
 )
 from ..metrics import stream_ended
-from ..providers import HTTPRequest, Provider, ProviderConfig, RequestInput
 from ..transport._body import Body, map_read_error
 from ..transport._cancel import CancelToken
 from ..transport._reactor import Reactor
 from ..transport._requests import Response, Transport
 from ..transport._retry import backoff, should_retry
-from ..transport._timeouts import Timeout, schedule
+from ..transport._timeouts import Timeout
+from ._deadlines import arm_deadlines, cancel_error
 from ._pipeline import Pipeline
+from ._plan import Plan, held_gate
 from ._pooled import PooledRun
 from ._registry import register_stream, unregister_stream
+from ._response_checks import check_response
 from ._scrub import scrub_error, scrub_text
 from ._sinks import Sink, cancelled_error
 from ._stream import Error, Finish, StreamHandle
@@ -79,29 +76,8 @@ log = logging.getLogger("streamactors")
 _END_GRACE = 0.01
 
 
-@dataclass(frozen=True)
-class Plan:
-    """One way to serve the stream: a provider, its config and request.
-
-    A router gives several (a route and its fallbacks); they are tried in
-    order, moving on only while nothing has been delivered.
-
-    Attributes:
-        route: the router route name, recorded on the result.
-        gate: a semaphore bounding concurrent streams of this route; the
-            worker holds it while streaming (``handle.waiting`` while blocked).
-    """
-
-    provider: Provider
-    config: ProviderConfig
-    request: RequestInput
-    http_request: HTTPRequest
-    route: str | None = None
-    gate: threading.Semaphore | None = None
-
-
 class Worker:
-    """Runs one stream on its own thread. Build it, then ``start()`` it."""
+    """Runs one stream. Build it, then ``start()`` it."""
 
     def __init__(
         self,
@@ -121,15 +97,15 @@ class Worker:
         self._use(self._plans[0])
         self._transport = transport
         self._sink = sink
-        self._timeout = timeout
+        self.timeout = timeout
         self._max_retries = max_retries
         self._max_event_bytes = max_event_bytes
         self._acc = Accumulator(self._config.provider, self._config.model)
         self._pipeline: Pipeline | None = None
         self._t0 = 0.0
-        self._first_at: float | None = None
+        self.first_at: float | None = None
         #: monotonic time of the last content (or of the current attempt's start)
-        self._last_content = monotonic()
+        self.last_content = monotonic()
         self._retries = 0
 
     def _use(self, plan: Plan) -> None:
@@ -150,13 +126,13 @@ class Worker:
         self._t0 = perf_counter()
         try:
             if self._pooled():
-                self._arm_deadlines()
+                arm_deadlines(self)
                 PooledRun(self).begin()
                 return
             thread = threading.Thread(target=self._run, name=f"streamactors-{handle.id}",
                                       daemon=True)
             handle._thread = thread
-            self._arm_deadlines()
+            arm_deadlines(self)
             thread.start()
         except BaseException:
             unregister_stream(handle)
@@ -168,15 +144,6 @@ class Worker:
         on."""
         return (self._transport.reactor is not None and self._sink.nonblocking
                 and all(plan.gate is None for plan in self._plans))
-
-    def _arm_deadlines(self) -> None:
-        ref = weakref.ref(self)
-        if self._timeout.total is not None:
-            schedule(self._timeout.total, lambda: _expire(ref, "total"))
-        if self._timeout.first_token is not None:
-            schedule(self._timeout.first_token, lambda: _expire(ref, "first_token"))
-        if self._timeout.idle is not None:
-            _idle_watch.add(self, self._timeout.idle)
 
     # -- the thread ----------------------------------------------------------
 
@@ -194,13 +161,13 @@ class Worker:
             error.__cause__ = exc
         finally:
             if token.seal():  # a cancel that came first decides the outcome
-                error = self._cancel_error(token, error)
+                error = cancel_error(self, token, error)
             self._end(error)
 
     def _end(self, error: StreamError | None) -> None:
         handle = self.handle
         end = perf_counter()
-        ttft = self._first_at - self._t0 if self._first_at is not None else None
+        ttft = self.first_at - self._t0 if self.first_at is not None else None
         result = self._acc.result(
             time_to_first_token=ttft,
             duration=end - self._t0,
@@ -242,29 +209,6 @@ class Worker:
                       exc_info=True)
             return {}
 
-    def _cancel_error(self, token: CancelToken, original: StreamError | None) -> StreamError:
-        reason = token.reason or "cancelled"
-        err: StreamError
-        if reason == "total":
-            err = DeadlineExceeded(f"{self.handle.id}: stream exceeded its total deadline "
-                                   f"of {self._timeout.total} s")
-        elif reason == "idle":
-            err = IdleTimeout(f"{self.handle.id}: no content for {self._timeout.idle} s "
-                              "(the idle limit); heartbeats and stray bytes do not count")
-        elif reason == "first_token":
-            err = FirstTokenTimeout(f"{self.handle.id}: no data within the first_token "
-                                    f"deadline of {self._timeout.first_token} s")
-        elif isinstance(original, StreamCancelled):
-            if original.__cause__ is None and token.cause is not None:
-                original.__cause__ = token.cause  # why: a handler that raised...
-            return original
-        else:
-            err = StreamCancelled(f"{self.handle.id} cancelled ({reason})", reason=reason)
-            if token.cause is not None:
-                err.__cause__ = token.cause
-        err.__context__ = original
-        return err
-
     def _stream(self, token: CancelToken) -> None:
         for i, plan in enumerate(self._plans):
             try:
@@ -275,22 +219,11 @@ class Worker:
                     raise
 
     def _gated(self, plan: Plan, token: CancelToken) -> None:
-        gate = plan.gate
-        if gate is None:
+        if plan.gate is None:
             self._retrying(token)
             return
-        if not gate.acquire(blocking=False):
-            self.handle.waiting = True
-            try:
-                while not gate.acquire(timeout=0.05):
-                    if token.cancelled:
-                        raise StreamCancelled(reason=token.reason or "cancelled")
-            finally:
-                self.handle.waiting = False
-        try:
+        with held_gate(plan.gate, self.handle, token):
             self._retrying(token)
-        finally:
-            gate.release()
 
     def _retrying(self, token: CancelToken) -> None:
         attempt = 0
@@ -317,14 +250,10 @@ class Worker:
     def _send_checked(self, token: CancelToken) -> Response:
         """Send the request; return the response of a stream that starts
         (2xx, the right content type), else raise its typed error."""
-        self._last_content = monotonic()  # each attempt has its full idle time
-        response = self._transport.send(self._http, self._timeout, token)
+        self.last_content = monotonic()  # each attempt has its full idle time
+        response = self._transport.send(self._http, self.timeout, token)
         try:
-            status = response.status_code
-            if not 200 <= status < 300:
-                body = response.read_all()
-                raise self._provider.error_from_response(status, response.headers, body)
-            self._check_content_type(response)
+            check_response(response, self._provider, self._http, self._config.provider)
         except BaseException:
             response.close()
             raise
@@ -357,29 +286,6 @@ class Worker:
         self._use(plan)
         self._acc = Accumulator(plan.config.provider, plan.config.model)
         return True
-
-    def _check_content_type(self, response: Response) -> None:
-        ctype = response.headers.get("content-type", "").lower()
-        if self._http.framing != "sse" or not ctype or "event-stream" in ctype:
-            return
-        if "html" in ctype:
-            body = response.read_all(64 * 1024).decode("utf-8", "replace")
-            raise ProtocolError(
-                f"expected an event stream, got {ctype} (an error page from a proxy?)",
-                payload=body,
-            )
-        if "json" in ctype:
-            body = response.read_all().decode("utf-8", "replace")
-            try:
-                data = json.loads(body)
-            except ValueError:
-                data = None
-            err = data.get("error") if isinstance(data, dict) else None
-            if err:
-                message = err.get("message") if isinstance(err, dict) else str(err)
-                raise ProviderError(f"{self._config.provider} reported an error: {message}",
-                                    provider_message=message, body=body)
-            raise ProtocolError(f"expected an event stream, got {ctype}", payload=body)
 
     def new_pipeline(self) -> Pipeline:
         """A fresh pipeline for the body of this attempt."""
@@ -451,7 +357,7 @@ class Worker:
 
         if buffered and on_data(buffered):
             return True
-        return reactor.run(sock, on_data, self._timeout.read, token,
+        return reactor.run(sock, on_data, self.timeout.read, token,
                            lambda exc: map_read_error(exc, token))
 
     def _check_complete(self) -> None:
@@ -469,10 +375,10 @@ class Worker:
         # Chunks are folded in only once the target took them, so the partial
         # result of an error is exactly what was delivered (a cancel can
         # refuse a batch, or its tail, while the worker waits for room).
-        if _has_output(batch):
-            self._last_content = monotonic()
-            if self._first_at is None:
-                self._first_at = perf_counter()
+        if has_output(batch):
+            self.last_content = monotonic()
+            if self.first_at is None:
+                self.first_at = perf_counter()
         add = self._acc.add
         taken = self._sink.deliver(self.handle, batch)
         if taken == len(batch):
@@ -483,66 +389,3 @@ class Worker:
             add(c)
         raise cancelled_error(self.handle)
 
-
-def _has_output(batch: list[Chunk]) -> bool:
-    """Whether a batch carries a token of the answer. OpenAI's first chunk
-    (the role, empty content) arrives before the model produced anything: it
-    must neither stop the ``first_token`` deadline nor define the time to
-    first token."""
-    for c in batch:
-        if c.text or c.reasoning or c.tool_calls or c.refusal or c.finish_reason:
-            return True
-    return False
-
-
-def _expire(ref: weakref.ref[Worker], reason: str) -> None:
-    worker = ref()
-    if worker is None or worker.handle.done():
-        return
-    if reason == "first_token" and worker._first_at is not None:
-        return
-    worker.handle._token.cancel(reason)
-
-
-class _IdleWatch:
-    """The ``idle`` limit of every live stream, checked by one periodic sweep
-    on the deadline thread (a quarter of the shortest limit apart, between
-    50 ms and 1 s): no timer, heap entry or wake-up per stream."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._workers: weakref.WeakSet[Worker] = weakref.WeakSet()
-        self._interval = 1.0
-        self._sweeping = False
-
-    def add(self, worker: Worker, idle: float) -> None:
-        with self._lock:
-            self._workers.add(worker)
-            self._interval = min(self._interval, max(0.05, idle / 4))
-            if self._sweeping:
-                return
-            self._sweeping = True
-        schedule(self._interval, self._sweep)
-
-    def _sweep(self) -> None:
-        now = monotonic()
-        with self._lock:
-            workers = list(self._workers)
-        ended = []
-        for worker in workers:
-            idle = worker._timeout.idle
-            if worker.handle.done() or idle is None:
-                ended.append(worker)
-            elif now - worker._last_content >= idle:
-                worker.handle._token.cancel("idle")
-        with self._lock:
-            for worker in ended:
-                self._workers.discard(worker)
-            if not self._workers:
-                self._sweeping = False
-                self._interval = 1.0
-                return
-        schedule(self._interval, self._sweep)
-
-
-_idle_watch = _IdleWatch()

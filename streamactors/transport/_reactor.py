@@ -4,17 +4,18 @@ Theory of operation
 -------------------
 With a thread per stream, every chunk of a paced stream wakes its own
 thread, and each wake-up takes the GIL: at hundreds of streams the wake-ups,
-not the decoding, use the CPU (see docs/benchmarks.md). In reactor mode each
-stream keeps its worker thread for everything but the body: the worker sends
-the request, reads the headers, handles retries and builds the one terminal
-message exactly as before, but while the body streams it waits on an event
-and the reactor thread reads its socket, running the stream's own sans-I/O
-pipeline (framing, codec, accumulator) and delivering batches to its sink.
+not the decoding, use the CPU (see docs/benchmarks.md). Here one thread reads
+the bodies of many streams, running each stream's own sans-I/O pipeline
+(framing, codec, accumulator) and delivering its chunks to its sink. Whoever
+sent the request either waits for the body to end (``run``: a stream with a
+thread of its own) or is called back when it ends (``start``: a pooled
+stream, see ``actors/_pooled``).
 
 Only sinks that never block take part (an unbounded ``StreamingClient``
 mailbox, an unbounded ``queue.Queue``, a handle's own unbounded buffer): a
-blocking delivery would stall every stream of the reactor. Other targets, and
-bodies urllib3 must read itself, stay on the thread-per-stream path.
+blocking delivery would stall every stream of the reader. Other targets, and
+bodies urllib3 must read itself (compressed ones), are read on a thread of
+their own.
 
 A forked child gets a fresh selector and wake-up sockets (``register_at_fork``):
 sharing the parent's epoll set would mix the two processes' sockets.
@@ -62,10 +63,10 @@ import time
 import weakref
 from collections.abc import Callable
 from time import perf_counter
-from typing import Any
 
 from ..errors import ReadTimeout, StreamError
 from ._cancel import CancelToken
+from ._poll import ready_function
 from ._recv import gil_holding_reader
 
 __all__ = ["Reactor", "shared_reactor"]
@@ -92,6 +93,8 @@ _BULK = 8192
 #: harmless: it only costs that stream a thread of its own).
 _SLOW_CALL = 0.05
 _BUSY_SHARE = 0.2
+#: recv found nothing after all (a spurious wake-up, TLS wanting more)
+_AGAIN = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
 
 
 class _Job:
@@ -224,89 +227,66 @@ class Reactor:
     # -- the reactor thread ----------------------------------------------------
 
     def _loop(self) -> None:
-        # The hot loop of reactor mode: one pass per ready socket, one recv
-        # each, everything looked up once (a paced chunk costs about 2 us of
-        # recv and 0.5 us of poll; the rest of this loop should cost less).
-        poll = self._poll_function()
+        # The hot loop: one pass per ready socket, one recv each (a paced
+        # chunk costs about 2 us of recv and 0.5 us of poll; the loop itself
+        # should cost less).
+        poll = ready_function(self._sel, self._jobs)
         self._reader = gil_holding_reader()
-        jobs = self._jobs
-        get = jobs.get
-        monotonic = time.monotonic
-        size = _READ_SIZE
-        again = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
-        sleep = time.sleep
+        jobs, serve, monotonic = self._jobs, self._serve, time.monotonic
         next_tick = monotonic() + _TICK
         last_turn = 0.0
         while True:
-            timeout = max(0.0, next_tick - monotonic()) if len(jobs) > 1 else None
-            ready = poll(timeout)
+            ready = poll(max(0.0, next_tick - monotonic()) if len(jobs) > 1 else None)
             now = monotonic()
-            since_turn = 0
-            for fd in ready:
-                since_turn += 1
-                if since_turn == _TURN_READS:  # a long round: give others a turn
-                    since_turn = 0
-                    t = monotonic()
-                    if t - last_turn >= _TURN:
-                        sleep(0)
-                        last_turn = t
-                job = get(fd)
-                if job is None:
-                    if fd in jobs:
-                        self._take_pending()
-                    continue
-                try:
-                    data = job.recv(size)
-                except again:
-                    continue
-                except OSError as exc:
-                    self._finish(job, job.map_error(exc))
-                    continue
-                job.last = now
-                started = perf_counter()
-                try:
-                    if job.on_data(data) or not data:
-                        self._finish(job, None)
-                    elif job.tls:
-                        self._drain_tls(job)
-                except BaseException as exc:  # the pipeline's own error ends this job only
-                    self._finish(job, exc)
-                else:
-                    self._charge(job, perf_counter() - started, now)
-                    limit = job.read_timeout
-                    if limit is not None and limit < _TICK and now + limit < next_tick:
-                        next_tick = now + limit  # a short wait (the end of a body): on time
-                if len(data) >= _BULK:  # a burst: read the next one as socket.recv does
-                    job.recv = job.plain
-                elif job.held is not None:  # a trickle: keep the GIL
-                    job.recv = job.held
+            for i, fd in enumerate(ready, 1):
+                if not i % _TURN_READS:  # a long round: give others a turn
+                    last_turn = _give_turn(last_turn)
+                short = serve(fd, now)
+                if short is not None and short < next_tick:
+                    next_tick = short  # a short wait (the end of a body): on time
             if now >= next_tick:
                 if len(jobs) > 1:
                     self._expire(now)
                 next_tick = now + _TICK
 
-    def _poll_function(self) -> Callable[[float | None], list[int]]:
-        """``timeout -> ready file descriptors`` over the selector's own
-        epoll/kqueue/poll object when it has one (selectors' key objects cost
-        more than the recv), else through the selector."""
-        select = self._sel.select
-        raw: Any = getattr(self._sel, "_selector", None)  # the epoll object, where there is one
-        if isinstance(self._sel, getattr(selectors, "EpollSelector", ())) and hasattr(raw, "poll"):
-            epoll = raw.poll
-            jobs = self._jobs
+    def _serve(self, fd: int, now: float) -> float | None:
+        """Read the ready socket ``fd`` once and feed its job; returns when
+        its job's read timeout is due if that is within a tick, else None."""
+        job = self._jobs.get(fd)
+        if job is None:
+            if fd in self._jobs:  # the wake-up socket: jobs to register
+                self._take_pending()
+            return None
+        try:
+            data = job.recv(_READ_SIZE)
+        except _AGAIN:
+            return None
+        except OSError as exc:
+            self._finish(job, job.map_error(exc))
+            return None
+        job.last = now
+        short = self._feed(job, data, now)
+        if len(data) >= _BULK:  # a burst: read the next one as socket.recv does
+            job.recv = job.plain
+        elif job.held is not None:  # a trickle: keep the GIL
+            job.recv = job.held
+        return short
 
-            def poll(timeout: float | None) -> list[int]:
-                # As EpollSelector: room for every registered socket (epoll's
-                # own default stops at 1023 events per call).
-                events = epoll(-1 if timeout is None else timeout, len(jobs))
-                return [fd for fd, _ in events]
-
-            return poll
-
-        def generic(timeout: float | None) -> list[int]:
-            return [key.fd for key, _ in select(timeout)]
-
-        return generic
+    def _feed(self, job: _Job, data: bytes, now: float) -> float | None:
+        """Run the job's callback on one read (see ``_serve``)."""
+        started = perf_counter()
+        try:
+            if job.on_data(data) or not data:
+                self._finish(job, None)
+                return None
+            if job.tls:
+                self._drain_tls(job)
+        except BaseException as exc:  # the pipeline's own error ends this job only
+            self._finish(job, exc)
+            return None
+        self._charge(job, perf_counter() - started, now)
+        limit = job.read_timeout
+        return now + limit if limit is not None and limit < _TICK else None
 
     def _drain_tls(self, job: _Job) -> None:
         """TLS may hold decrypted bytes the selector cannot see: read them."""
@@ -314,7 +294,7 @@ class Reactor:
         while sock.pending():  # type: ignore[attr-defined]
             try:
                 data = job.recv(_READ_SIZE)
-            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
+            except _AGAIN:
                 return
             except OSError as exc:
                 self._finish(job, job.map_error(exc))
@@ -373,6 +353,16 @@ class Reactor:
                 job.on_done(error, job.moved)
             except BaseException:  # a stream's completion must not stop the reader
                 log.error("a stream's completion failed on the reader thread", exc_info=True)
+
+
+def _give_turn(last_turn: float) -> float:
+    """Let the GIL go if the reader kept it for ``_TURN``; returns the time
+    of the last turn."""
+    now = time.monotonic()
+    if now - last_turn < _TURN:
+        return last_turn
+    time.sleep(0)
+    return now
 
 
 def _ignore(error: BaseException | None, moved: bool) -> None:

@@ -259,58 +259,73 @@ def run_stream(
     Returns once the worker thread has exited.
     """
     out = Outcome()
-    size = 1 if bounded else 0
-    if target == "actor":
-        actor = Recorder(mailbox_size=size).start()
-        try:
-            out.handle = client.chat(model, MESSAGES, stream_to=actor, **kwargs)
-            _wait_handle(out.handle, limit)
-        finally:
-            actor.stop()
-            assert actor.join(limit), "the actor thread did not end"
-        _record(out, actor.of(out.handle))
-    elif target == "queue":
-        q: queue.Queue[Any] = queue.Queue(maxsize=size)
-        out.handle = client.chat(model, MESSAGES, stream_to=q, **kwargs)
-        _drain_queue(q, out, limit)
-        _wait_handle(out.handle, limit)
-        out.after_terminal += q.qsize()
-    elif target == "callable":
-        if bounded:
-            bq: queue.Queue[Any] = queue.Queue(maxsize=1)
-            reader = threading.Thread(target=_drain_queue, args=(bq, out, limit))
-            reader.start()
-            out.handle = client.chat(model, MESSAGES, stream_to=bq.put, **kwargs)
-            reader.join(limit)
-            _wait_handle(out.handle, limit)
-            out.after_terminal += bq.qsize()
-        else:
-            seen: list[Message] = []
-            out.handle = client.chat(model, MESSAGES, stream_to=seen.append, **kwargs)
-            _wait_handle(out.handle, limit)
-            _record(out, seen)
-    elif target == "astream":
-        _run_async(client, model, out, bounded, limit, kwargs)
-    elif target == "iterate":
-        if bounded:
-            with mock.patch.object(streamactors.api, "STREAM_BUFFER", 1):
-                chunks = client.stream(model, MESSAGES, **kwargs)
-            out.handle = chunks.handle
-            try:
-                for c in chunks:
-                    out.chunks.append(c)
-            except StreamError as exc:
-                out.terminals.append(Error(out.handle, exc))
-            else:
-                assert chunks.result is not None
-                out.terminals.append(Finish(out.handle, chunks.result))
-        else:
-            out.handle = client.chat(model, MESSAGES, **kwargs)
-            _record(out, list(out.handle))
-        _wait_handle(out.handle, limit)
-    else:  # pragma: no cover
+    runner = _RUNNERS.get(target)
+    if runner is None:  # pragma: no cover
         raise ValueError(target)
+    runner(client, model, out, bounded, limit, kwargs)
     return out
+
+
+_Runner = Callable[[Client, str, Outcome, bool, float, dict[str, Any]], None]
+
+
+def _via_actor(client: Client, model: str, out: Outcome, bounded: bool, limit: float,
+               kwargs: dict[str, Any]) -> None:
+    actor = Recorder(mailbox_size=1 if bounded else 0).start()
+    try:
+        out.handle = client.chat(model, MESSAGES, stream_to=actor, **kwargs)
+        _wait_handle(out.handle, limit)
+    finally:
+        actor.stop()
+        assert actor.join(limit), "the actor thread did not end"
+    _record(out, actor.of(out.handle))
+
+
+def _via_queue(client: Client, model: str, out: Outcome, bounded: bool, limit: float,
+               kwargs: dict[str, Any]) -> None:
+    q: queue.Queue[Any] = queue.Queue(maxsize=1 if bounded else 0)
+    out.handle = client.chat(model, MESSAGES, stream_to=q, **kwargs)
+    _drain_queue(q, out, limit)
+    _wait_handle(out.handle, limit)
+    out.after_terminal += q.qsize()
+
+
+def _via_callable(client: Client, model: str, out: Outcome, bounded: bool, limit: float,
+                  kwargs: dict[str, Any]) -> None:
+    if not bounded:
+        seen: list[Message] = []
+        out.handle = client.chat(model, MESSAGES, stream_to=seen.append, **kwargs)
+        _wait_handle(out.handle, limit)
+        _record(out, seen)
+        return
+    bq: queue.Queue[Any] = queue.Queue(maxsize=1)
+    reader = threading.Thread(target=_drain_queue, args=(bq, out, limit))
+    reader.start()
+    out.handle = client.chat(model, MESSAGES, stream_to=bq.put, **kwargs)
+    reader.join(limit)
+    _wait_handle(out.handle, limit)
+    out.after_terminal += bq.qsize()
+
+
+def _via_iterate(client: Client, model: str, out: Outcome, bounded: bool, limit: float,
+                 kwargs: dict[str, Any]) -> None:
+    if not bounded:
+        out.handle = client.chat(model, MESSAGES, **kwargs)
+        _record(out, list(out.handle))
+        _wait_handle(out.handle, limit)
+        return
+    with mock.patch.object(streamactors.api, "STREAM_BUFFER", 1):
+        chunks = client.stream(model, MESSAGES, **kwargs)
+    out.handle = chunks.handle
+    try:
+        for c in chunks:
+            out.chunks.append(c)
+    except StreamError as exc:
+        out.terminals.append(Error(out.handle, exc))
+    else:
+        assert chunks.result is not None
+        out.terminals.append(Finish(out.handle, chunks.result))
+    _wait_handle(out.handle, limit)
 
 
 def _wait_handle(handle: StreamHandle, limit: float) -> None:
@@ -465,3 +480,12 @@ class RawServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+_RUNNERS: dict[str, _Runner] = {
+    "actor": _via_actor,
+    "queue": _via_queue,
+    "callable": _via_callable,
+    "astream": _run_async,
+    "iterate": _via_iterate,
+}

@@ -341,8 +341,12 @@ def test_misbehaving_stream_leaves_other_streams_latency_unchanged(misbehaving: 
     if misbehaving == "comment-flood":  # (a gzip body may never reach the reactor)
         assert handed_back >= 1 or not still_running
     # Generous for a loaded 2-core machine; a frozen reader costs every
-    # stream a gap of its whole freeze (hundreds of ms and more).
-    assert percentile(loaded, 0.99) < percentile(baseline, 0.99) + 0.05
+    # stream a gap of its whole freeze (hundreds of ms and more). The gzip
+    # body is decoded on a thread of its own, which shares only the GIL with
+    # the reader (one switch interval, 5 ms, per hand-over): that costs the
+    # healthy streams more than the comment flood does (see benchmarks.md).
+    allowance = 0.05 if misbehaving == "comment-flood" else 0.1
+    assert percentile(loaded, 0.99) < percentile(baseline, 0.99) + allowance
     assert max(loaded) < 0.3
 
 

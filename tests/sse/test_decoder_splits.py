@@ -29,32 +29,40 @@ def reference(body: bytes) -> tuple[list[ServerSentEvent], str, int | None]:
     lines = _LINE_END.split(text)
     lines.pop()  # the unterminated last line (or "") never counts
     events: list[ServerSentEvent] = []
-    data, event_type, id_buffer, last_id = "", "", "", ""
-    retry: int | None = None
-    event_retry: int | None = None
+    state = _State()
+    last_id = ""
     for line in lines:
         if line == "":
-            last_id = id_buffer
-            if data:
-                events.append(
-                    ServerSentEvent(event_type or "message", data[:-1], id_buffer, event_retry)
-                )
-            data, event_type, event_retry = "", "", None
-            continue
-        if line.startswith(":"):
-            continue
+            last_id = state.id_buffer
+            if state.data:
+                events.append(ServerSentEvent(state.event_type or "message", state.data[:-1],
+                                              state.id_buffer, state.event_retry))
+            state.data, state.event_type, state.event_retry = "", "", None
+        elif not line.startswith(":"):
+            state.field(line)
+    return events, last_id, state.retry
+
+
+class _State:
+    """The spec's buffers while one event is being read."""
+
+    def __init__(self) -> None:
+        self.data = self.event_type = self.id_buffer = ""
+        self.retry: int | None = None
+        self.event_retry: int | None = None
+
+    def field(self, line: str) -> None:
         name, colon, value = line.partition(":")
         if colon and value.startswith(" "):
             value = value[1:]
         if name == "data":
-            data += value + "\n"
+            self.data += value + "\n"
         elif name == "event":
-            event_type = value
+            self.event_type = value
         elif name == "id" and "\0" not in value:
-            id_buffer = value
+            self.id_buffer = value
         elif name == "retry" and value and all(c in "0123456789" for c in value):
-            retry = event_retry = int(value)
-    return events, last_id, retry
+            self.retry = self.event_retry = int(value)
 
 
 def run(pieces: list[bytes]) -> tuple[list[ServerSentEvent], str, int | None]:

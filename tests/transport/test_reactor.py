@@ -1,6 +1,7 @@
 """reader="reactor" (the default): one selector thread reads the bodies of
 streams whose target never blocks; the guarantees stay the same. (CI also
-runs the core and the fault matrix with STREAMACTORS_READER=thread.)"""
+runs the actor, transport and reliability tests with
+STREAMACTORS_READER=thread.)"""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from streamactors.errors import (
 from streamactors.providers import ProviderConfig, RequestInput, Secret, resolve
 from streamactors.providers.openai_chat import OpenAIChatDecoder, OpenAIChatProvider
 
-from ._replay import replay
+from ._body_replay import replay
 
 P = OpenAIChatProvider()
 
