@@ -4,13 +4,15 @@ Bottom up: ``_wire``, ``sse``, ``ndjson`` (framing, stdlib only); ``errors``,
 ``_chunk``, ``_result``, ``accumulate``, ``providers`` (data and codecs,
 sans-I/O); ``transport`` (the only package that touches requests, urllib3 and
 http.client); ``actors`` (streams, targets, the actor); ``api``, ``router``,
-``metrics``; ``web`` (the relay), ``cli``, ``testing`` on top. No module
-imports one of a layer above it, and no two modules import each other, not
-even lazily (inside a function) or for types only."""
+``metrics``; ``web`` (re-emission, the relay), ``cli``, ``testing`` on top.
+No module imports one of a layer above it, and no two modules import each
+other, not even lazily (inside a function) or for types only; a module names
+one above it (to load it on first use) only for a declared public alias."""
 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +25,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("framing", ["sse._decoder", "sse._encoder", "sse._event", "sse", "ndjson"]),
     ("data", ["_chunk", "_result", "accumulate", "providers"]),
     ("transport", ["transport"]),
-    ("actors", ["actors", "metrics", "sse._reemit"]),
+    ("actors", ["actors", "metrics"]),
     ("api", ["api", "router", "_options", "_request_fields", "_chunk_stream", "__init__"]),
     ("top", ["web", "cli", "_cli_common", "_cli_output", "_cli_relay", "testing", "__main__"]),
 ]
@@ -108,7 +110,8 @@ def _imports(module: str, *, typing: bool = True) -> tuple[set[str], set[str]]:
     ``module``: at the top and inside functions, and (with ``typing``) under
     ``TYPE_CHECKING``."""
     path = MODULES[module]
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    package = "" if module == "__init__" else (
+        module if path.name == "__init__.py" else module.rpartition(".")[0])
     ours: set[str] = set()
     foreign: set[str] = set()
     for node, typing_only in _import_nodes(ast.parse(path.read_text())):
@@ -136,6 +139,47 @@ def test_arrows_point_down() -> None:
             assert _layer(target) <= mine, (
                 f"streamactors.{module} ({LAYERS[mine][0]}) imports streamactors.{target} "
                 f"({LAYERS[_layer(target)][0]})")
+
+
+#: Public names kept where users import them from, though the module that
+#: defines them sits in a layer above: (module, module it loads by name on
+#: first use). The only arrows allowed to point up, and only lazily.
+ALIASES = {("sse", "web._reemit"), ("__init__", "web._relay")}
+
+
+def _loaded_by_name(module: str) -> set[str]:
+    """Modules of the package that ``module`` names in a string literal
+    (``importlib.import_module("streamactors.web._reemit")``, a table of
+    relative names such as ``{"Timeout": ".transport._timeouts"}``): what it
+    may load by name on first use."""
+    path = MODULES[module]
+    package = "" if module == "__init__" else (
+        module if path.name == "__init__.py" else module.rpartition(".")[0])
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+            continue
+        name = node.value
+        if re.fullmatch(r"\.[\w.]*\w", name):
+            name = f"{package}{name}".lstrip(".")
+        elif re.fullmatch(r"streamactors(\.\w+)+", name):
+            name = name.removeprefix("streamactors.")
+        else:
+            continue
+        if name in MODULES and name != module:
+            found.add(name)
+    return found
+
+
+def test_modules_loaded_by_name_point_down_or_are_declared_aliases() -> None:
+    used: set[tuple[str, str]] = set()
+    for module in MODULES:
+        for target in _loaded_by_name(module):
+            if _layer(target) > _layer(module):
+                assert (module, target) in ALIASES, (
+                    f"streamactors.{module} loads streamactors.{target} from a layer above")
+                used.add((module, target))
+    assert used == ALIASES, f"aliases no longer used: {sorted(ALIASES - used)}"
 
 
 def _selected(prefixes: list[str]) -> list[str]:

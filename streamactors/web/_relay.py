@@ -50,8 +50,7 @@ from ..errors import (
     StreamTimeout,
 )
 from ..router import Router
-from ..sse import to_sse
-from ..sse._reemit import error_body
+from ._reemit import error_body, to_sse
 from ._relay_models import ServedModels
 
 __all__ = ["RelayServer"]

@@ -19,9 +19,11 @@ SSE response, in one of two shapes:
     ``event: finish`` with the finish reason, usage and timings; or
     ``event: error`` with the error's type and message.
 
-Like the rest of ``streamactors.sse`` this performs no I/O: it only iterates
-its source. If the consumer stops early (the browser went away and the web
-framework closed the generator) the source stream is cancelled.
+It performs no I/O: it only iterates its source. It lives with the web
+pieces because it knows the library's messages and results;
+``streamactors.sse.to_sse`` is its public name, loaded on first use. If the
+consumer stops early (the browser went away and the web framework closed the
+generator) the source stream is cancelled.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from .._chunk import Chunk, Usage
 from .._result import StreamResult
 from ..actors._stream import Data, Error, Finish
 from ..errors import StreamError
-from ._encoder import encode
+from ..sse._encoder import encode
 
 __all__ = ["SSEFormat", "to_sse", "to_sse_async"]
 
