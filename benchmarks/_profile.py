@@ -40,7 +40,6 @@ def _best(fn: Callable[[], Any], n: int) -> float:
 def stage_costs(n: int) -> dict[str, float]:
     """Microseconds per chunk of each stage, replaying ``n`` chunks."""
     from streamactors._wire._chunked import Dechunker as _Dechunker
-    from streamactors.accumulate import Accumulator
     from streamactors.providers.openai_chat import OpenAIChatDecoder
     from streamactors.sse import SSEDecoder
 
@@ -48,57 +47,68 @@ def stage_costs(n: int) -> dict[str, float]:
     reads = [body[i : i + READ] for i in range(0, len(body), READ)]
     payload = _Dechunker().feed(body)
     payload_reads = [payload[i : i + READ] for i in range(0, len(payload), READ)]
-
-    def dechunk() -> None:
-        d = _Dechunker()
-        for r in reads:
-            d.feed(r)
-
-    def sse() -> None:
-        s = SSEDecoder()
-        for r in payload_reads:
-            s.feed(r)
-
     events: list[Any] = []
     dec = SSEDecoder()
     for r in payload_reads:
         events.extend(dec.feed(r))
     datas = [(e.data, e.event) for e in events]
-
-    def codec() -> None:
-        feed = OpenAIChatDecoder("openai").feed
-        for d, ev in datas:
-            feed(d, ev)
-
     feed = OpenAIChatDecoder("openai").feed
     chunks = [c for d, ev in datas for c in feed(d, ev)]
-
-    def accumulate() -> None:
-        add = Accumulator("openai", "m").add
-        for c in chunks:
-            add(c)
-
-    def floor() -> None:  # the floor's whole parse, for scale
-        import json
-
-        loads = json.loads
-        buf = b""
-        for r in reads:
-            buf = buf + r if buf else r
-            parts = buf.split(b"\n\n")
-            buf = parts.pop()
-            for ev in parts:
-                at = ev.find(b"data: ")
-                if at >= 0 and ev[at + 6 : at + 7] != b"[":
-                    loads(ev[at + 6 :])
-
     return {
-        "HTTP de-chunking (_Dechunker.feed)": _best(dechunk, n),
-        "SSE framing (SSEDecoder.feed)": _best(sse, n),
-        "codec: from_json + Chunk (OpenAIChatDecoder.feed)": _best(codec, n),
-        "accumulate (Accumulator.add)": _best(accumulate, n),
-        "for scale: the floor's split + json.loads": _best(floor, n),
+        "HTTP de-chunking (_Dechunker.feed)": _best(lambda: _dechunk(reads), n),
+        "SSE framing (SSEDecoder.feed)": _best(lambda: _frame(payload_reads), n),
+        "codec: from_json + Chunk (OpenAIChatDecoder.feed)": _best(lambda: _decode(datas), n),
+        "accumulate (Accumulator.add)": _best(lambda: _accumulate(chunks), n),
+        "for scale: the floor's split + json.loads": _best(lambda: _floor_parse(reads), n),
     }
+
+
+def _dechunk(reads: list[bytes]) -> None:
+    from streamactors._wire._chunked import Dechunker as _Dechunker
+
+    d = _Dechunker()
+    for r in reads:
+        d.feed(r)
+
+
+def _frame(payload_reads: list[bytes]) -> None:
+    from streamactors.sse import SSEDecoder
+
+    s = SSEDecoder()
+    for r in payload_reads:
+        s.feed(r)
+
+
+def _decode(datas: list[tuple[str, str]]) -> None:
+    from streamactors.providers.openai_chat import OpenAIChatDecoder
+
+    feed = OpenAIChatDecoder("openai").feed
+    for d, ev in datas:
+        feed(d, ev)
+
+
+def _accumulate(chunks: list[Any]) -> None:
+    from streamactors.accumulate import Accumulator
+
+    add = Accumulator("openai", "m").add
+    for c in chunks:
+        add(c)
+
+
+def _floor_parse(reads: list[bytes]) -> None:
+    """The floor's whole parse, for scale."""
+    import json
+
+    loads = json.loads
+    buf = b""
+    for r in reads:
+        buf = buf + r if buf else r
+        parts = buf.split(b"\n\n")
+        buf = parts.pop()
+        for ev in parts:
+            at = ev.find(b"data: ")
+            if at >= 0 and ev[at + 6 : at + 7] != b"[":
+                loads(ev[at + 6 :])
 
 
 def _live(url: str, n: int) -> dict[str, float]:

@@ -187,7 +187,24 @@ def _s2_library(client: Any, actor: Any, hist: Histogram, model: str, streams: i
     t0 = time.monotonic()
     handles = [client.chat("openai/" + model, MESSAGES, stream_to=target) for _ in range(streams)]
     ramp = time.monotonic() - t0
-    deadline = t0 + budget
+    finished, errors = _wait_all(handles, t0 + budget)
+    started = _all_started(handles, ramp)
+    if actor is not None:
+        actor.wait_streams(streams, 30)
+        actor.stop()
+        actor.join()
+    client.close()
+    delivered = actor.count if actor is not None else next(counter)
+    return {"ramp_s": round(ramp, 2), "delivered": delivered, "timed_out": not finished,
+            "started_s": round(started, 2) if started is not None else None,
+            "errors": len(errors), "first_error": repr(errors[0])[:200] if errors else None}
+
+
+def _wait_all(handles: list[Any], deadline: float) -> tuple[bool, list[Exception]]:
+    """Wait for every stream until ``deadline``, then cancel the rest;
+    whether all ended in time, and the errors other than cancels."""
+    import streamactors
+
     finished = True
     for h in handles:
         try:
@@ -208,22 +225,18 @@ def _s2_library(client: Any, actor: Any, hist: Histogram, model: str, streams: i
             pass
         except Exception as exc:
             errors.append(exc)
-    # All streams started: the latest first token, counted from the first
-    # chat() call (each stream's own time to first token is counted from its
-    # chat() call, which came at most ``ramp`` after the first).
-    ttfts = [r.time_to_first_token for r in (h.result or (h.error.partial if h.error else None)
-                                             for h in handles)
+    return finished, errors
+
+
+def _all_started(handles: list[Any], ramp: float) -> float | None:
+    """When every stream had its first token: the latest first token, counted
+    from the first chat() call (each stream's own time to first token is
+    counted from its chat() call, which came at most ``ramp`` after the
+    first, so this is an upper bound)."""
+    results = (h.result or (h.error.partial if h.error else None) for h in handles)
+    ttfts = [r.time_to_first_token for r in results
              if r is not None and r.time_to_first_token is not None]
-    started = ramp + max(ttfts) if ttfts else None
-    if actor is not None:
-        actor.wait_streams(streams, 30)
-        actor.stop()
-        actor.join()
-    client.close()
-    delivered = actor.count if actor is not None else next(counter)
-    return {"ramp_s": round(ramp, 2), "delivered": delivered, "timed_out": not finished,
-            "started_s": round(started, 2) if started is not None else None,
-            "errors": len(errors), "first_error": repr(errors[0])[:200] if errors else None}
+    return ramp + max(ttfts) if ttfts else None
 
 
 def _s2_threads(peer: Peer, url: str, model: str, streams: int, hist: Histogram,
