@@ -7,8 +7,8 @@ from typing import Any
 
 __all__ = ["print_tables"]
 
-LIBRARY = ("handler", "handler-linger", "handler-thread", "queue", "callable", "stream()",
-           "astream()")
+LIBRARY = ("handler", "handler-linger", "handler-gc", "handler-thread", "queue", "callable",
+           "stream()", "astream()")
 
 
 def _fmt(value: Any, digits: int = 2) -> str:

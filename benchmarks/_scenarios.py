@@ -29,6 +29,9 @@ __all__ = ["main", "run_scenario"]
 
 #: Prototypes reading every stream on one selector thread (see _mux.py).
 MUX = ("floor-mux", "library-mux", "library-mux-linger")
+#: The cyclic collector's thresholds an application with hundreds of live
+#: streams can set (docs/handlers.md): full collections stop every thread.
+GC_TUNED = (50_000, 20, 10)
 #: Thread stack size for the many-stream scenario (see docs/benchmarks.md): the
 #: smallest with which ``json.loads`` of JSON nested as deep as the recursion
 #: limit allows still does not overflow the C stack (256 KiB crashes).
@@ -92,17 +95,13 @@ def _expected_chars(n: int) -> int:
 # -- S2 ------------------------------------------------------------------------
 
 
-def s2(target: Any, url: str, streams: int, rate: float, seconds: float,
-       grace: float, linger: bool = False, stack_kb: int = STACK_KB) -> dict[str, Any]:
-    """``streams`` concurrent streams of ``rate`` chunks/s for ``seconds``."""
+def _s2_prepare(target: Any, url: str, streams: int, hist: Histogram,
+                linger: bool) -> tuple[Any, Any]:
+    """Everything that exists once per process, made before the baseline:
+    (the actor or None, the library's client or None)."""
     from ._library import Target
 
-    limits = raise_fd_limit(streams * 2 + 256)
-    threading.stack_size(stack_kb * 1024)  # 0: the platform's default (8 MiB here)
-    per_stream = int(rate * seconds)
-    model = model_spec(per_stream, rate=rate)
-    hist = Histogram()
-    actor = None
+    actor = client = None
     if target in MUX:
         from ._library import BenchActor, LingerActor
 
@@ -112,8 +111,6 @@ def s2(target: Any, url: str, streams: int, rate: float, seconds: float,
     elif isinstance(target, Target):
         from ._library import BenchActor, LingerActor, make_client
 
-        # Everything that exists once per process is made before the baseline.
-        actor = None
         if target.name.startswith("handler"):
             actor = (LingerActor if linger else BenchActor)(hist).start()
         client = make_client(url, pool=streams, reader=getattr(target, "reader", None))
@@ -122,7 +119,26 @@ def s2(target: Any, url: str, streams: int, rate: float, seconds: float,
     else:
         target.open(url)
         target.stream(model_spec(10))
+    return actor, client
+
+
+def s2(target: Any, url: str, streams: int, rate: float, seconds: float,
+       grace: float, linger: bool = False, stack_kb: int = STACK_KB,
+       gc_tuned: bool = False) -> dict[str, Any]:
+    """``streams`` concurrent streams of ``rate`` chunks/s for ``seconds``
+    (``gc_tuned``: with the collector setting docs/handlers.md recommends for
+    hundreds of streams, ``GC_TUNED``)."""
+    from ._library import Target
+
+    limits = raise_fd_limit(streams * 2 + 256)
+    threading.stack_size(stack_kb * 1024)  # 0: the platform's default (8 MiB here)
+    per_stream = int(rate * seconds)
+    model = model_spec(per_stream, rate=rate)
+    hist = Histogram()
+    actor, client = _s2_prepare(target, url, streams, hist, linger)
     gc.collect()
+    if gc_tuned:
+        gc.set_threshold(*GC_TUNED)
     sampler = RSSSampler()
     sw0 = _switches()
     c0 = time.process_time()
@@ -379,14 +395,15 @@ def run_scenario(spec: dict[str, Any]) -> dict[str, Any]:
         return s2(name, spec["url"], spec["streams"], spec["rate"], spec["seconds"],
                   spec["grace"], stack_kb=spec.get("stack_kb", STACK_KB))
     linger = name.endswith("-linger")
-    target = _target(name.removesuffix("-linger") if linger else name)
+    gc_tuned = name.endswith("-gc")
+    target = _target(name.removesuffix("-linger").removesuffix("-gc"))
     if isinstance(target, str):
         return {"skipped": target}
     if kind == "s1":
         return s1(target, spec["url"], spec["n"], spec["reps"])
     if kind == "s2":
         return s2(target, spec["url"], spec["streams"], spec["rate"], spec["seconds"],
-                  spec["grace"], linger, spec.get("stack_kb", STACK_KB))
+                  spec["grace"], linger, spec.get("stack_kb", STACK_KB), gc_tuned)
     if kind == "s3":
         return s3(target, spec["url"], spec["reps"])
     raise SystemExit(f"unknown scenario {kind!r}")

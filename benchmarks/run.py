@@ -39,9 +39,9 @@ S1_LIBRARY = ["handler", "handler-thread", "queue", "callable", "stream()", "ast
 FULL: dict[str, Any] = {
     "s1": {"n": 100_000, "n_slow": 20_000, "reps": 2, "rounds": 3},
     "s2": {"rate": 50, "seconds": 10, "rounds": 2, "targets": {
-        200: ["floor", "requests", "handler", "handler-linger", "handler-thread",
+        200: ["floor", "requests", "handler", "handler-linger", "handler-gc", "handler-thread",
               "openai-async", "floor-mux", "library-mux-linger"],
-        1000: ["floor", "handler", "handler-linger", "handler-thread",
+        1000: ["floor", "handler", "handler-linger", "handler-gc", "handler-thread",
                "openai-async", "floor-mux", "library-mux-linger"]},
         "grace": {200: 10, 1000: 8}},
     "s3": {"reps": 200, "targets": ["floor", "requests", "httpx-sse", "openai", "handler",

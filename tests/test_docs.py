@@ -32,6 +32,15 @@ def _blocks() -> list[tuple[str, int, str]]:
 BLOCKS = _blocks()
 
 
+def test_every_python_block_is_closed() -> None:
+    # An unclosed block would never run (the pattern needs its closing fence).
+    for doc in DOCS:
+        if doc.exists():
+            text = doc.read_text()
+            opened = text.count("```python\n")
+            assert opened == len(_BLOCK.findall(text)), f"{doc.name}: a ```python block is not closed"
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[LoopbackServer]:
     with LoopbackServer() as srv:
