@@ -1,5 +1,5 @@
 """examples/flask_sse.py works: both endpoints, through Flask's test client
-(skipped where Flask is not installed; it is not a dependency)."""
+(Flask is in the test extra; it is not a dependency of the library)."""
 
 from __future__ import annotations
 
