@@ -6,7 +6,6 @@ before the failure."""
 from __future__ import annotations
 
 import itertools
-from typing import cast
 
 import pytest
 from hypothesis import given, settings
@@ -16,7 +15,6 @@ from streamactors import Chunk
 from streamactors.actors._pipeline import Pipeline
 from streamactors.errors import ProtocolError, StreamError
 from streamactors.providers import RequestInput, StreamDecoder, resolve
-from streamactors.providers._base import Kind
 
 from .. import _data
 
@@ -37,7 +35,7 @@ BODIES = [
 
 def _decoder(model: str) -> StreamDecoder:
     provider, _ = resolve(model, base_url="http://127.0.0.1:9/v1", api_key="sk-pipe")
-    return provider.new_decoder(RequestInput(cast(Kind, "chat"), ()))
+    return provider.new_decoder(RequestInput("chat", ()))
 
 
 class Delivered:
