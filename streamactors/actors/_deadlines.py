@@ -8,6 +8,7 @@ its reason, and the stream ends where it is, with the error
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from time import monotonic
@@ -132,3 +133,15 @@ class _IdleWatch:
 
 
 _idle_watch = _IdleWatch()
+
+
+def _after_fork_in_child() -> None:
+    # The parent's note that a sweep is scheduled (and its lock, which another
+    # thread may have held at the fork) belong to a deadline thread the child
+    # does not have: without a fresh watch, no idle limit would ever fire.
+    global _idle_watch
+    _idle_watch = _IdleWatch()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -158,3 +158,40 @@ def test_a_child_exiting_does_not_cancel_the_parents_streams(reader: str) -> Non
         child = _report(*_fork(leave))
         assert child == {"result": "exited"}
         assert handle.wait(5).text == "".join(tokens)
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_a_childs_idle_limit_still_fires(reader: str) -> None:
+    """The idle limit is checked by one periodic sweep on the deadline thread.
+    A child must start its own: it inherits the parent's note that a sweep is
+    scheduled, on a deadline thread the child does not have."""
+    from streamactors import Timeout
+    from streamactors.errors import IdleTimeout, StreamError
+    from streamactors.testing import LoopbackServer, Script
+
+    def silent(conn: socket.socket, request: bytes, server: RawServer) -> None:
+        end = time.monotonic() + CHILD_LIMIT
+        while not server.stopped and time.monotonic() < end:
+            time.sleep(0.01)
+
+    def child_work() -> str:
+        with raw_client(raw, reader, timeout=Timeout(connect=2, read=30, idle=0.3),
+                        max_retries=0) as child_client:
+            handle = child_client.chat(MODEL, [{"role": "user", "content": "hi"}])
+            try:
+                handle.wait(5)
+            except IdleTimeout:
+                return "idle"
+            except (StreamError, TimeoutError) as exc:
+                return repr(exc)
+            return "finished"
+
+    tokens = [f" w{i}" for i in range(20)]
+    with LoopbackServer(Script(tokens=tokens, tokens_per_second=40)) as server, \
+            raw_server(silent) as raw, \
+            Client(base_url=server.url("openai"), api_key="sk-test", trust_env=False,
+                   reader=reader, timeout=Timeout(idle=5)) as client:
+        handle = client.chat(MODEL, [{"role": "user", "content": "hi"}])
+        time.sleep(0.1)  # the parent's idle sweep is scheduled
+        assert _report(*_fork(child_work)) == {"result": "idle"}
+        assert handle.wait(5).text == "".join(tokens)
