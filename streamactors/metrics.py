@@ -26,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -87,6 +88,15 @@ Listener = Callable[[StreamMetrics], Any]
 _lock = threading.Lock()
 # Copy-on-write: the worker reads the tuple without taking the lock.
 _listeners: tuple[_Registration, ...] = ()
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it at the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def add_listener(fn: Listener) -> Callable[[], None]:

@@ -195,3 +195,16 @@ def test_a_childs_idle_limit_still_fires(reader: str) -> None:
         time.sleep(0.1)  # the parent's idle sweep is scheduled
         assert _report(*_fork(child_work)) == {"result": "idle"}
         assert handle.wait(5).text == "".join(tokens)
+
+
+def test_a_child_can_add_a_metrics_listener_held_by_the_parent_at_fork() -> None:
+    from streamactors import metrics
+
+    def child_work() -> str:
+        remove = metrics.add_listener(lambda record: None)
+        remove()
+        return "added"
+
+    with metrics._lock:  # as another thread of the parent might hold it
+        pid, read_fd = _fork(child_work)
+    assert _report(pid, read_fd) == {"result": "added"}
