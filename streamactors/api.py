@@ -244,9 +244,7 @@ class Client:
         opts = CallOptions.build(base_url, key, timeout, max_retries, api, headers)
         params = request_params(fields, "stream")
         request = RequestInput("chat", check_messages(messages), None, params)
-        channel = Channel(STREAM_BUFFER)
-        handle = self._start_plans([self._plan(request, model, opts)], model, opts, sink=channel)
-        return ChunkStream(handle, channel)
+        return self._iterate([self._plan(request, model, opts)], model, opts)
 
     def astream(
         self,
@@ -266,17 +264,10 @@ class Client:
         key = secret(api_key)
         del api_key  # no plain key in this frame's locals from here on
         opts = CallOptions.build(base_url, key, timeout, max_retries, api, headers)
-        from .actors._aio import AsyncChunkStream
-
         params = request_params(fields, "astream")
         request = RequestInput("chat", check_messages(messages), None, params)
         # Built now, so that bad input raises at the call, not at the first await.
-        plans = [self._plan(request, model, opts)]
-
-        def start(sink: Sink) -> StreamHandle:
-            return self._start_plans(plans, model, opts, sink=sink)
-
-        return AsyncChunkStream(start)
+        return self._aiterate([self._plan(request, model, opts)], model, opts)
 
     # -- internals ----------------------------------------------------------------
 
@@ -311,6 +302,22 @@ class Client:
         params = {k: v for k, v in request.params.items() if k != "extra_body"}
         http = provider.build_request(config, replace(request, params=params))
         return provider, config, replace(http, body={**http.body, **extra})
+
+    def _iterate(self, plans: Sequence[Plan], model: str, opts: CallOptions) -> ChunkStream:
+        """Start a stream over ``plans`` into a bounded channel to iterate."""
+        channel = Channel(STREAM_BUFFER)
+        return ChunkStream(self._start_plans(plans, model, opts, sink=channel), channel)
+
+    def _aiterate(self, plans: Sequence[Plan], model: str,
+                  opts: CallOptions) -> AsyncIterator[Chunk]:
+        """An ``async for`` over a stream of ``plans``, started at the first
+        ``await`` (in the event loop that iterates it)."""
+        from .actors._aio import AsyncChunkStream
+
+        def start(sink: Sink) -> StreamHandle:
+            return self._start_plans(plans, model, opts, sink=sink)
+
+        return AsyncChunkStream(start)
 
     def _start_plans(self, plans: Sequence[Plan], model: str, opts: CallOptions,
                      stream_to: object = None, sink: Sink | None = None) -> StreamHandle:

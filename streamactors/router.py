@@ -34,9 +34,8 @@ from ._options import (
 )
 from ._request_fields import RequestFields
 from .actors._plan import Plan
-from .actors._sinks import Channel, Sink
 from .actors._stream import StreamHandle
-from .api import STREAM_BUFFER, Client
+from .api import Client
 from .errors import ConfigurationError
 from .providers import PROVIDERS, RequestInput, Secret
 from .providers import _normalize_ollama_host as normalize_ollama_host
@@ -280,9 +279,7 @@ class Router:
         """Iterate the chunks of ``route``'s answer (like ``streamactors.stream``)."""
         opts = CallOptions.build(None, None, timeout, max_retries, None, headers)
         plans, opts = self._plans(route, messages, opts, request_params(fields, "stream"))
-        channel = Channel(STREAM_BUFFER)
-        handle = self._client._start_plans(plans, self._routes[route].model, opts, sink=channel)
-        return ChunkStream(handle, channel)
+        return self._client._iterate(plans, self._routes[route].model, opts)
 
     def astream(
         self,
@@ -296,17 +293,10 @@ class Router:
         **fields: Unpack[RequestFields],
     ) -> AsyncIterator[Chunk]:
         """``async for`` over the chunks of ``route``'s answer (like ``streamactors.astream``)."""
-        from .actors._aio import AsyncChunkStream
-
         opts = CallOptions.build(None, None, timeout, max_retries, None, headers)
         # Built now, so that bad input raises at the call, not at the first await.
         plans, opts = self._plans(route, messages, opts, request_params(fields, "astream"))
-        model = self._routes[route].model
-
-        def start(sink: Sink) -> StreamHandle:
-            return self._client._start_plans(plans, model, opts, sink=sink)
-
-        return AsyncChunkStream(start)
+        return self._client._aiterate(plans, self._routes[route].model, opts)
 
     def close(self) -> None:
         """Close the client's pool when the router made the client."""
