@@ -25,6 +25,7 @@ from streamactors.errors import IdleTimeout, IncompleteStream
 from streamactors.providers import RequestInput, resolve
 from streamactors.transport.fake import Drop, FakeTransport, Pause, Reply
 
+from .._collector import Collector
 from .._data import RECORDED
 from ..providers._replay import Replay, ndjson_lines, replay, sse_events
 
@@ -188,21 +189,6 @@ def test_the_end_marker_ends_the_stream_whatever_the_body_does(terminator: str) 
 
 
 # -- every kind of target ----------------------------------------------------------------------
-
-
-class Collector(sa.StreamingClient):
-    def on_start(self) -> None:
-        self.text = ""
-        self.ends: list[object] = []
-
-    def handle_data(self, chunk: sa.Chunk, stream: sa.StreamHandle) -> None:
-        self.text += chunk.text or ""
-
-    def handle_finish(self, result: sa.StreamResult, stream: sa.StreamHandle) -> None:
-        self.ends.append(result)
-
-    def handle_error(self, error: sa.StreamError, stream: sa.StreamHandle) -> None:
-        self.ends.append(error)
 
 
 def _via_handler(client: sa.Client) -> tuple[str, int]:

@@ -16,6 +16,8 @@ import pytest
 import streamactors as sa
 from streamactors.testing import Fault, LoopbackServer, Script
 
+from .._collector import Collector
+
 DATA = Path(__file__).resolve().parents[1] / "data"
 CERT = str(DATA / "loopback-cert.pem")
 MSGS = [{"role": "user", "content": "hi"}]
@@ -36,21 +38,6 @@ def trust_cert(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", CERT)
 
 
-class Collect(sa.StreamingClient):
-    def on_start(self) -> None:
-        self.text = ""
-        self.ends: list[Any] = []
-
-    def handle_data(self, chunk: sa.Chunk, stream: sa.StreamHandle) -> None:
-        self.text += chunk.text or ""
-
-    def handle_finish(self, result: sa.StreamResult, stream: sa.StreamHandle) -> None:
-        self.ends.append(result)
-
-    def handle_error(self, error: sa.StreamError, stream: sa.StreamHandle) -> None:
-        self.ends.append(error)
-
-
 def _client(server: LoopbackServer, reader: str, **kw: Any) -> sa.Client:
     return sa.Client(base_url=server.url("openai"), api_key="k", env={}, reader=reader,
                      max_retries=0, **kw)
@@ -65,7 +52,7 @@ def test_long_stream_over_tls(tls_server: LoopbackServer, trust_cert: None, read
     text = " ".join(f"w{i}" for i in range(3000))
     tls_server.script = Script(text=text)
     assert tls_server.base_url.startswith("https://")
-    with _client(tls_server, reader) as client, Collect() as actor:
+    with _client(tls_server, reader) as client, Collector() as actor:
         result = client.chat("openai/m", MSGS, stream_to=actor).wait(30)
         assert actor.ask(lambda: actor.text).result(10) == text
     assert result.text == text and result.finish_reason == "stop"
@@ -77,7 +64,7 @@ def test_paced_streams_over_tls_reuse_connections(
     tls_server: LoopbackServer, trust_cert: None, reader: str
 ) -> None:
     tls_server.script = Script(text="a b c d e f g h", tokens_per_second=200)
-    with _client(tls_server, reader) as client, Collect() as actor:
+    with _client(tls_server, reader) as client, Collector() as actor:
         for _ in range(3):
             handles = [client.chat("openai/m", MSGS, stream_to=actor) for _ in range(5)]
             assert all(h.wait(20).text == "a b c d e f g h" for h in handles)
@@ -89,7 +76,7 @@ def test_paced_streams_over_tls_reuse_connections(
 def test_cancel_a_stalled_tls_stream(tls_server: LoopbackServer, trust_cert: None,
                                      reader: str) -> None:
     tls_server.script = Script(text="one two three four", fault=Fault("stall", after=2))
-    with _client(tls_server, reader, timeout=30) as client, Collect() as actor:
+    with _client(tls_server, reader, timeout=30) as client, Collector() as actor:
         handle = client.chat("openai/m", MSGS, stream_to=actor)
         deadline = time.monotonic() + 10
         while actor.ask(lambda: actor.text).result(5) == "" and time.monotonic() < deadline:
@@ -108,7 +95,7 @@ def test_read_timeout_over_tls(tls_server: LoopbackServer, trust_cert: None,
                                reader: str) -> None:
     tls_server.script = Script(text="one two three four", fault=Fault("stall", after=2))
     with _client(tls_server, reader, timeout=sa.Timeout(connect=5, read=0.6)) as client, \
-            Collect() as actor:
+            Collector() as actor:
         with pytest.raises(sa.ReadTimeout) as info:
             client.chat("openai/m", MSGS, stream_to=actor).wait(15)
     assert info.value.partial is not None and info.value.partial.text
