@@ -17,6 +17,7 @@ from .._chunk import Chunk
 from .._result import StreamResult
 from ..errors import StreamError, UsageError
 from ..transport._cancel import CancelToken
+from ..transport._latch import Latch
 
 __all__ = ["Data", "Error", "Finish", "Message", "MessageSource", "StreamHandle"]
 
@@ -60,7 +61,7 @@ class StreamHandle:
         #: True while the stream waits for a concurrency slot (router limits).
         self.waiting = False
         self._token = CancelToken()
-        self._done = threading.Event()
+        self._done = Latch()
         self._result: StreamResult | None = None
         self._error: StreamError | None = None
         self._thread: threading.Thread | None = None

@@ -31,6 +31,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ._latch import Latch
+
 __all__ = ["CancelToken", "shutdown_socket"]
 
 
@@ -62,7 +64,7 @@ class CancelToken:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._event = threading.Event()
+        self._event = Latch()
         self._abort: Callable[[], None] | None = None
         self._callbacks: list[Callable[[], None]] = []
         self.reason: str | None = None

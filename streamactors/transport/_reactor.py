@@ -66,6 +66,7 @@ from time import perf_counter
 
 from ..errors import ReadTimeout, StreamError
 from ._cancel import CancelToken
+from ._latch import Latch
 from ._poll import ready_function
 from ._recv import gil_holding_reader
 
@@ -128,7 +129,7 @@ class _Job:
         self.read_timeout = read_timeout
         self.map_error = map_error
         self.last = time.monotonic()
-        self.done = threading.Event()
+        self.done = Latch()
         self.error: BaseException | None = None
         #: seconds its callbacks took since ``window`` (a monotonic time)
         self.busy = 0.0
