@@ -73,7 +73,9 @@ class RequestsBody:
     """
 
     def __init__(self, response: requests.Response, token: CancelToken) -> None:
-        self._response = response
+        # Only urllib3's response is kept, not requests' around it (with its
+        # prepared request, two cookie jars and two header dicts): a live
+        # stream's objects are walked by every full garbage collection.
         self._raw = raw = response.raw
         self._token = token
         self._dirty = False  # content arrived after the provider's end marker
@@ -241,10 +243,9 @@ class RequestsBody:
                 internals.release(raw)
             else:
                 raw.close()
-        except Exception:
-            pass
-        try:
-            self._response.close()
+                # What requests' Response.close() does next: the pool gets
+                # its (closed) connection back, so no slot of it is lost.
+                raw.release_conn()
         except Exception:
             pass
 

@@ -68,7 +68,6 @@ class RequestsResponse:
     def __init__(self, response: requests.Response, token: CancelToken) -> None:
         self.status_code = response.status_code
         self.headers: Mapping[str, str] = {k.lower(): v for k, v in response.headers.items()}
-        self._response = response
         raw = response.raw
         token.attach(lambda: internals.shutdown_response(raw))
         self.body = RequestsBody(response, token)
