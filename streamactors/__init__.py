@@ -72,6 +72,7 @@ if _typing.TYPE_CHECKING:
     from .errors import IncompleteStream as IncompleteStream
     from .errors import InternalServerError as InternalServerError
     from .errors import NotFoundError as NotFoundError
+    from .errors import OutputValidationError as OutputValidationError
     from .errors import OverloadedError as OverloadedError
     from .errors import PermissionDeniedError as PermissionDeniedError
     from .errors import ProtocolError as ProtocolError
@@ -86,6 +87,7 @@ if _typing.TYPE_CHECKING:
     from .errors import StreamTimeout as StreamTimeout
     from .errors import UnprocessableEntityError as UnprocessableEntityError
     from .errors import UsageError as UsageError
+    from .partial_json import PartialJSON as PartialJSON
     from .router import Router as Router
     from .transport._timeouts import Timeout as Timeout
     from .web._relay import RelayServer as RelayServer
@@ -132,6 +134,7 @@ _WHERE: dict[str, str] = {
     "IncompleteStream": ".errors",
     "InternalServerError": ".errors",
     "NotFoundError": ".errors",
+    "OutputValidationError": ".errors",
     "OverloadedError": ".errors",
     "PermissionDeniedError": ".errors",
     "ProtocolError": ".errors",
@@ -146,6 +149,7 @@ _WHERE: dict[str, str] = {
     "StreamTimeout": ".errors",
     "UnprocessableEntityError": ".errors",
     "UsageError": ".errors",
+    "PartialJSON": ".partial_json",
     "Router": ".router",
     "Timeout": ".transport._timeouts",
     "RelayServer": ".web._relay",
@@ -194,7 +198,9 @@ __all__ = [
     "NOT_GIVEN",
     "NotFoundError",
     "NotGiven",
+    "OutputValidationError",
     "OverloadedError",
+    "PartialJSON",
     "PermissionDeniedError",
     "ProtocolError",
     "ProviderError",

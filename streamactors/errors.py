@@ -17,6 +17,7 @@ Every failure of a stream reaches the user as one of these, either as the
      +-- StreamConnectionError     refused, reset, dropped (also ConnectionError)
      +-- ProtocolError             malformed SSE/NDJSON/JSON, oversized event, wrong body
      +-- IncompleteStream          EOF before any finish reason
+     +-- OutputValidationError     structured output that is not valid JSON (also ValueError)
      +-- ProviderError             an error reported inside a 200 stream
      +-- HTTPStatusError           a non-2xx response before the stream started
           +-- BadRequestError          400
@@ -59,6 +60,7 @@ __all__ = [
     "IncompleteStream",
     "InternalServerError",
     "NotFoundError",
+    "OutputValidationError",
     "OverloadedError",
     "PermissionDeniedError",
     "ProtocolError",
@@ -223,6 +225,20 @@ class IncompleteStream(StreamError):
     """The body ended before any finish reason arrived: the answer is cut."""
 
     retryable = True
+
+
+class OutputValidationError(StreamError, ValueError):
+    """Output asked for as JSON is not valid JSON: ``offset`` is the index of
+    the first character (in the whole output text) that made it invalid, or
+    the length of the text when it ended before the JSON value did.
+
+    Attributes:
+        offset: where the output stopped being JSON.
+    """
+
+    def __init__(self, message: str, *, offset: int, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.offset = offset
 
 
 class _ProviderDetails(StreamError):

@@ -22,14 +22,15 @@ PKG = Path(__file__).resolve().parents[1] / "streamactors"
 #: Each layer may import its own and the ones listed before it.
 LAYERS: list[tuple[str, list[str]]] = [
     ("wire", ["_wire", "_version", "errors"]),
-    ("framing", ["sse._decoder", "sse._encoder", "sse._event", "sse", "ndjson"]),
+    ("framing", ["sse._decoder", "sse._encoder", "sse._event", "sse", "ndjson", "partial_json"]),
     ("data", ["_chunk", "_result", "accumulate", "providers"]),
     ("transport", ["transport"]),
     ("actors", ["actors", "metrics"]),
     ("api", ["api", "router", "_options", "_request_fields", "_chunk_stream", "__init__"]),
     ("top", ["web", "cli", "_cli_common", "_cli_output", "_cli_relay", "testing", "__main__"]),
 ]
-STDLIB_ONLY = ["_wire", "sse._decoder", "sse._encoder", "sse._event", "ndjson", "errors"]
+STDLIB_ONLY = ["_wire", "sse._decoder", "sse._encoder", "sse._event", "ndjson", "partial_json",
+               "errors"]
 NO_IO = ["_chunk", "_result", "accumulate", "providers"]
 IO = {"requests", "urllib3", "threading", "queue", "socket", "janus", "asyncio", "selectors"}
 FOREIGN_INTERNALS = {"requests", "urllib3", "http"}
