@@ -62,6 +62,11 @@ class ToolCallSpec:
     arguments: str = "{}"
     id: str | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.arguments, str):
+            raise TypeError("ToolCallSpec.arguments is the arguments' JSON text: give "
+                            f"json.dumps(...) of it, got {type(self.arguments).__name__}")
+
 
 @dataclass(frozen=True)
 class Fault:

@@ -125,6 +125,8 @@ def test_script_tokens_keep_every_character() -> None:
     assert tool.finish == "tool_calls" and Script().finish == "stop"
     with pytest.raises(ValueError):
         Fault("nonsense")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"json.dumps\(...\)"):
+        ToolCallSpec("lookup", {"q": 1})  # type: ignore[arg-type]
 
 
 def test_url_prefixes(server: LoopbackServer) -> None:
