@@ -48,6 +48,7 @@ if _typing.TYPE_CHECKING:
     from ._result import StreamResult as StreamResult
     from ._result import ToolCall as ToolCall
     from .accumulate import Accumulator as Accumulator
+    from .actors._aio import AsyncChunkStream as AsyncChunkStream
     from .actors._client import StreamingClient as StreamingClient
     from .actors._stream import Data as Data
     from .actors._stream import Error as Error
@@ -110,6 +111,7 @@ _WHERE: dict[str, str] = {
     "StreamResult": "._result",
     "ToolCall": "._result",
     "Accumulator": ".accumulate",
+    "AsyncChunkStream": ".actors._aio",
     "StreamingClient": ".actors._client",
     "StreamHandle": ".actors._stream",
     "Data": ".actors._stream",
@@ -174,6 +176,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Accumulator",
+    "AsyncChunkStream",
     "AuthenticationError",
     "BadRequestError",
     "Choice",

@@ -4,8 +4,10 @@ bounded channel."""
 from __future__ import annotations
 
 from collections.abc import Generator
+from typing import Any
 
 from ._chunk import Chunk
+from ._output import OutputSpec, PartialOutput
 from ._result import StreamResult
 from .actors._sinks import Channel
 from .actors._stream import StreamHandle
@@ -26,9 +28,11 @@ class ChunkStream:
     ``UsageError``, never a silent empty loop.
     """
 
-    def __init__(self, handle: StreamHandle, channel: Channel) -> None:
+    def __init__(self, handle: StreamHandle, channel: Channel,
+                 output: OutputSpec | None = None) -> None:
         self.handle = handle
         self._channel = channel
+        self._output = output
         self._given = False
         #: the iterator ``next()`` calls use (a for loop never leaves one here)
         self._it: Generator[Chunk, None, None] | None = None
@@ -54,6 +58,24 @@ class ChunkStream:
             self._given = True
             self._it = self._channel.chunks(self.handle)
         return next(self._it)
+
+    def partials(self) -> Generator[Any, None, None]:
+        """Iterate the answer's partial JSON value as it grows (instead of
+        the chunks; leaving the loop early cancels the stream as well).
+
+        With ``response_format=`` a model class, each value is shaped like
+        the model (its instances, fields not yet seen None; not validated);
+        the validated answer is ``result.parsed`` once the loop ended, and an
+        answer that is not the model is raised as ``OutputValidationError``.
+        Without, the values are plain JSON values, and text that is not JSON
+        raises ``OutputValidationError`` at the end of the stream.
+        """
+        partial = PartialOutput(self._output)
+        for chunk in self:
+            if partial.add(chunk.text):
+                yield partial.value()
+        if partial.error is not None and self._output is None:
+            raise partial.error
 
     def _again(self) -> str:
         if self._channel.consumed == "abandoned":

@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypedDict
 
+from pydantic import BaseModel
+
 __all__ = ["CompletionFields", "ReasoningEffort", "RequestFields"]
 
 #: The reasoning efforts the translating codecs map (Anthropic's thinking
@@ -54,7 +56,9 @@ class CompletionFields(TypedDict, total=False):
     prompt_cache_key: str
     prompt_cache_retention: str
     reasoning_effort: ReasoningEffort
-    response_format: Mapping[str, Any]
+    # A Pydantic model class or a JSON Schema: result.parsed, partials() (see
+    # docs/structured-output.md); or OpenAI's own form, passed on as it is.
+    response_format: Mapping[str, Any] | type[BaseModel]
     safety_identifier: str
     seed: int
     service_tier: str

@@ -109,6 +109,10 @@ class StreamResult(BaseModel):
     #: ``to_message()`` puts it where the library's codecs read it.
     continuation: dict[str, Any] = Field(default_factory=dict)
     extra: dict[str, Any] = Field(default_factory=dict)
+    #: The answer of a stream started with ``response_format`` as a model
+    #: class or a schema, validated: a model instance (or the JSON value for
+    #: a schema). None otherwise, and for a refusal or a tool call.
+    parsed: Any = None
 
     @property
     def _first(self) -> Choice:

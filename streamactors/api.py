@@ -13,12 +13,11 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._chunk import Chunk
 from ._chunk_stream import ChunkStream
 from ._options import (
     NOT_GIVEN,
@@ -44,6 +43,9 @@ from .sse import DEFAULT_MAX_EVENT_BYTES
 from .transport._pool import DEFAULT_KEEPALIVE_EXPIRY
 from .transport._requests import RequestsTransport, Transport
 from .transport._timeouts import DEFAULT_TIMEOUT, Timeout
+
+if TYPE_CHECKING:  # imported on first use: it imports asyncio and janus
+    from .actors._aio import AsyncChunkStream
 
 if sys.version_info >= (3, 11):
     from typing import Unpack
@@ -258,7 +260,7 @@ class Client:
         api: str | None = None,
         headers: Mapping[str, str] | None = None,
         **fields: Unpack[RequestFields],
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncChunkStream:
         """Iterate the chunks of a chat answer with ``async for``, through a
         janus queue. Same arguments and error behaviour as ``stream``."""
         key = secret(api_key)
@@ -306,10 +308,11 @@ class Client:
     def _iterate(self, plans: Sequence[Plan], model: str, opts: CallOptions) -> ChunkStream:
         """Start a stream over ``plans`` into a bounded channel to iterate."""
         channel = Channel(STREAM_BUFFER)
-        return ChunkStream(self._start_plans(plans, model, opts, sink=channel), channel)
+        return ChunkStream(self._start_plans(plans, model, opts, sink=channel), channel,
+                           plans[0].request.output)
 
     def _aiterate(self, plans: Sequence[Plan], model: str,
-                  opts: CallOptions) -> AsyncIterator[Chunk]:
+                  opts: CallOptions) -> AsyncChunkStream:
         """An ``async for`` over a stream of ``plans``, started at the first
         ``await`` (in the event loop that iterates it)."""
         from .actors._aio import AsyncChunkStream
@@ -317,7 +320,7 @@ class Client:
         def start(sink: Sink) -> StreamHandle:
             return self._start_plans(plans, model, opts, sink=sink)
 
-        return AsyncChunkStream(start)
+        return AsyncChunkStream(start, plans[0].request.output)
 
     def _start_plans(self, plans: Sequence[Plan], model: str, opts: CallOptions,
                      stream_to: object = None, sink: Sink | None = None) -> StreamHandle:
@@ -328,6 +331,7 @@ class Client:
         if sink is None:
             sink, channel = make_sink(stream_to)
         handle = StreamHandle(model, channel=channel)
+        handle._output = plans[0].request.output
         timeout, retries = opts.timeout, opts.max_retries
         worker = Worker(
             handle,

@@ -17,7 +17,7 @@ Every failure of a stream reaches the user as one of these, either as the
      +-- StreamConnectionError     refused, reset, dropped (also ConnectionError)
      +-- ProtocolError             malformed SSE/NDJSON/JSON, oversized event, wrong body
      +-- IncompleteStream          EOF before any finish reason
-     +-- OutputValidationError     structured output that is not valid JSON (also ValueError)
+     +-- OutputValidationError     a JSON answer invalid, cut or not the model (also ValueError)
      +-- ProviderError             an error reported inside a 200 stream
      +-- HTTPStatusError           a non-2xx response before the stream started
           +-- BadRequestError          400
@@ -228,17 +228,26 @@ class IncompleteStream(StreamError):
 
 
 class OutputValidationError(StreamError, ValueError):
-    """Output asked for as JSON is not valid JSON: ``offset`` is the index of
-    the first character (in the whole output text) that made it invalid, or
-    the length of the text when it ended before the JSON value did.
+    """The answer asked for as JSON is not what was asked for: not valid JSON,
+    cut before its end (finish reason ``length``), or valid JSON that does not
+    match the ``response_format`` model.
 
     Attributes:
-        offset: where the output stopped being JSON.
+        offset: for text that is not JSON, the index of its first character
+            that made it invalid (its length when it ended too soon); else None.
+        value: the last partial value read from the answer (its JSON as far
+            as it was valid), so nothing is lost.
+        errors: for a model mismatch, Pydantic's list of errors; else None.
+        partial: as for every stream error, the ``StreamResult``: the full
+            text and the finish reason.
     """
 
-    def __init__(self, message: str, *, offset: int, **kwargs: Any) -> None:
+    def __init__(self, message: str, *, offset: int | None = None, value: Any = None,
+                 errors: list[dict[str, Any]] | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.offset = offset
+        self.value = value
+        self.errors = errors
 
 
 class _ProviderDetails(StreamError):

@@ -15,12 +15,11 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._chunk import Chunk
 from ._chunk_stream import ChunkStream
 from ._options import (
     NOT_GIVEN,
@@ -39,6 +38,9 @@ from .api import Client
 from .errors import ConfigurationError
 from .providers import PROVIDERS, RequestInput, Secret
 from .providers import _normalize_ollama_host as normalize_ollama_host
+
+if TYPE_CHECKING:  # imported on first use: it imports asyncio and janus
+    from .actors._aio import AsyncChunkStream
 from .transport._timeouts import Timeout
 
 if sys.version_info >= (3, 11):
@@ -291,7 +293,7 @@ class Router:
         max_retries: int | NotGiven = NOT_GIVEN,
         headers: Mapping[str, str] | None = None,
         **fields: Unpack[RequestFields],
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncChunkStream:
         """``async for`` over the chunks of ``route``'s answer (like ``streamactors.astream``)."""
         opts = CallOptions.build(None, None, timeout, max_retries, None, headers)
         # Built now, so that bad input raises at the call, not at the first await.

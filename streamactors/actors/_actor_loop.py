@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from .._output import PartialOutput
 from ._mail import _STOP, Handlers, MailboxView, _Ask, _Batch, _Item
 from ._stream import Data, Error, Finish, Message
 
@@ -32,16 +33,29 @@ __all__ = ["_ActorLoop"]
 log = logging.getLogger("streamactors")
 
 
+def _defines_handle_partial(actor: Handlers) -> bool:
+    """Whether a subclass defines ``handle_partial`` (not only the no-op of
+    ``StreamingClient``, in ``_client``): only then are answers parsed."""
+    for cls in type(actor).__mro__:
+        if "handle_partial" in vars(cls):
+            return cls.__module__ != f"{__package__}._client"
+    return False
+
+
 class _ActorLoop:
     """Runs on the actor's thread (``run`` is the thread's target)."""
 
-    __slots__ = ("_actor", "_box", "_failed")
+    __slots__ = ("_actor", "_box", "_failed", "_partials")
 
     def __init__(self, actor: Handlers, box: MailboxView) -> None:
         self._actor = actor
         self._box = box
         #: Streams whose handler failed: their remaining chunks are skipped.
         self._failed: set[StreamHandle] = set()
+        #: Each live stream's partial answer, when the actor's class defines
+        #: ``handle_partial`` (None when it does not: nothing is parsed).
+        self._partials: dict[StreamHandle, PartialOutput] | None = (
+            {} if _defines_handle_partial(actor) else None)
 
     def run(self) -> None:
         actor = self._actor
@@ -93,12 +107,31 @@ class _ActorLoop:
                     except Exception as exc:
                         if self._handler_failed(exc, Data(stream, chunk)):
                             break
+                if self._partials is not None and stream not in failed:
+                    self._partial(item)
             elif item is _STOP:
                 self._refuse(items[items.index(item) + 1 :])
                 return True
             else:
                 self._dispatch(item)
         return False
+
+    def _partial(self, batch: _Batch) -> None:
+        """Feed a delivery's text to its stream's partial answer; if it grew,
+        ``handle_partial`` once."""
+        assert self._partials is not None
+        stream = batch.handle
+        partial = self._partials.get(stream)
+        if partial is None:
+            partial = self._partials[stream] = PartialOutput(stream._output)
+        grew = False
+        for chunk in batch:
+            grew = partial.add(chunk.text) or grew
+        if grew:
+            try:
+                self._actor.handle_partial(partial.value(), stream)
+            except Exception as exc:
+                self._handler_failed(exc, Data(stream, batch[-1]))
 
     def _dispatch(self, item: _Item) -> None:
         """A terminal message or an ``ask``."""
@@ -107,6 +140,8 @@ class _ActorLoop:
             return
         assert isinstance(item, (Error, Finish))
         self._failed.discard(item.stream)
+        if self._partials is not None:
+            self._partials.pop(item.stream, None)
         actor = self._actor
         try:
             if type(item) is Finish:

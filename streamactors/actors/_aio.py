@@ -13,10 +13,11 @@ janus queue belongs to the loop it was made in).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from .._chunk import Chunk
+from .._output import OutputSpec, PartialOutput
 from ..errors import UsageError
 from ._buffer import Buffer
 from ._stream import Error, Finish
@@ -86,8 +87,10 @@ class AsyncChunkStream:
     iterated once; ``handle`` is set once the stream started.
     """
 
-    def __init__(self, start: Callable[[Sink], StreamHandle]) -> None:
+    def __init__(self, start: Callable[[Sink], StreamHandle],
+                 output: OutputSpec | None = None) -> None:
         self._start = start
+        self._output = output
         self._iteration: _Iteration | None = None
         #: the iterator handed to ``anext()`` callers (a for loop never
         #: leaves one here, so that leaving the loop drops it)
@@ -109,6 +112,16 @@ class AsyncChunkStream:
         if self._held is None:
             self._held = self.__aiter__()
         return await self._held.__anext__()
+
+    async def partials(self) -> AsyncGenerator[Any, None]:
+        """The answer's partial JSON value as it grows, with ``async for``:
+        as ``ChunkStream.partials()`` (``result.parsed`` on ``handle``)."""
+        partial = PartialOutput(self._output)
+        async for chunk in self:
+            if partial.add(chunk.text):
+                yield partial.value()
+        if partial.error is not None and self._output is None:
+            raise partial.error
 
     async def aclose(self) -> None:
         """Cancel the stream if it is still running, wait for its worker to

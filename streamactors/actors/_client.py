@@ -40,7 +40,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .._chunk import Chunk
 from .._result import StreamResult
@@ -192,6 +192,12 @@ class StreamingClient:
 
     def handle_data(self, chunk: Chunk, stream: StreamHandle) -> None:
         """One chunk of ``stream``."""
+
+    def handle_partial(self, partial: Any, stream: StreamHandle) -> None:
+        """The partial JSON answer of ``stream`` grew: after the chunks of one
+        delivery (its ``handle_data`` calls), once. Called only if a subclass
+        defines it; shaped like the ``response_format`` model when the stream
+        has one (see ``ChunkStream.partials``)."""
 
     def handle_error(self, error: StreamError, stream: StreamHandle) -> None:
         """``stream`` failed (``error.partial`` has what it had delivered)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .._chunk import Chunk
+from .._output import OutputSpec
 from .._result import StreamResult
 from ..errors import StreamError, UsageError
 from ..transport._cancel import CancelToken
@@ -45,6 +46,7 @@ class StreamHandle:
         "_delivery_thread",
         "_done",
         "_error",
+        "_output",
         "_result",
         "_thread",
         "_token",
@@ -61,6 +63,8 @@ class StreamHandle:
         #: True while the stream waits for a concurrency slot (router limits).
         self.waiting = False
         self._token = CancelToken()
+        #: the JSON answer asked for (``response_format``), for partials
+        self._output: OutputSpec | None = None
         self._done = Latch()
         self._result: StreamResult | None = None
         self._error: StreamError | None = None

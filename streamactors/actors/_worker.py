@@ -44,6 +44,7 @@ from time import monotonic, perf_counter
 from typing import Any
 
 from .._chunk import Chunk, has_output
+from .._output import read_output
 from ..accumulate import Accumulator
 from ..errors import (
     IncompleteStream,
@@ -175,6 +176,7 @@ class Worker:
             route=handle.route,
             continuation=self._continuation(),
         )
+        result, error = read_output(self._request.output, result, error)
         config = self._config  # metrics record + estimated usage; never raises
         result = stream_ended(handle, f"{config.provider}/{config.model}", config.provider,
                               self._request, result, error)

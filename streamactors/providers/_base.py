@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypedDict
 
 from .._chunk import Chunk
+from .._output import OutputSpec, output_spec
 from ..errors import ConfigurationError, HTTPStatusError, error_for_status
 from ._events import (
     event_object,
@@ -124,6 +125,18 @@ class RequestInput:
     messages: Sequence[Mapping[str, Any]] = ()
     prompt: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    #: The JSON answer asked for by a ``response_format`` given as a model
+    #: class or a schema (set from ``params``, which then hold its OpenAI
+    #: wire form for the codecs); None otherwise.
+    output: OutputSpec | None = field(default=None, init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        fmt = self.params.get("response_format")
+        spec = None if fmt is None else output_spec(fmt)
+        if spec is not None:
+            object.__setattr__(self, "params",
+                               {**self.params, "response_format": spec.wire_format()})
+            object.__setattr__(self, "output", spec)
 
 
 _SENSITIVE = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key"})

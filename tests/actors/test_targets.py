@@ -94,11 +94,14 @@ def _run_asyncio(kw: dict[str, Any], bounded: bool) -> list[Any]:
         it = sa.astream("openai/demo", MSGS, **kw)
         try:
             async for chunk in it:
-                out.append(sa.Data(it.handle, chunk))  # type: ignore[attr-defined]
+                assert it.handle is not None
+                out.append(sa.Data(it.handle, chunk))
         except sa.StreamError as exc:
-            out.append(sa.Error(it.handle, exc))  # type: ignore[attr-defined]
+            assert it.handle is not None
+            out.append(sa.Error(it.handle, exc))
         else:
-            out.append(sa.Finish(it.handle, it.handle.result))  # type: ignore[attr-defined]
+            assert it.handle is not None and it.handle.result is not None
+            out.append(sa.Finish(it.handle, it.handle.result))
         return out
 
     return asyncio.run(main())

@@ -160,8 +160,8 @@ def test_astream_early_break_cancels(env: LoopbackServer) -> None:
         it = sa.astream("openai/m", MSGS)
         async for _ in it:
             break
-        await it.aclose()  # type: ignore[attr-defined]
-        return it.handle  # type: ignore[attr-defined]
+        await it.aclose()
+        return it.handle
 
     h = asyncio.run(main())
     with pytest.raises(sa.StreamCancelled):

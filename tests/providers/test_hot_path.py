@@ -80,8 +80,8 @@ def test_astream_buffers_a_bounded_number_of_chunks(
                             base_url=loopback_server.url("openai"), api_key="k")
         async for _ in stream:
             n += 1
-            sink = stream._iteration._sink  # type: ignore[attr-defined]
-            peak = max(peak, sink.buffer.size)
+            assert stream._iteration is not None and stream._iteration._sink is not None
+            peak = max(peak, stream._iteration._sink.buffer.size)
             if n % 100 == 0:
                 await asyncio.sleep(0.005)
         return n
