@@ -71,12 +71,6 @@ class OutputSpec:
                 raise _syntax_error(text) from None
             raise _schema_error(text, exc) from None
 
-    def partial(self, value: Any) -> Any:
-        """A partial JSON value shaped like ``model`` (not validated):
-        instances whose missing fields are None; else the value itself."""
-        if self.model is None or not isinstance(value, dict):
-            return value
-        return _construct(self.model, value)
 
 
 class PartialOutput:
@@ -86,11 +80,12 @@ class PartialOutput:
     Text that stops being JSON stops the partial values; the error is kept in
     ``error`` (a stream with an ``OutputSpec`` then ends with it anyway)."""
 
-    __slots__ = ("_parser", "_spec", "error")
+    __slots__ = ("_parser", "_shaper", "error")
 
     def __init__(self, spec: OutputSpec | None) -> None:
-        self._spec = spec
         self._parser = PartialJSON()
+        model = None if spec is None else spec.model
+        self._shaper = None if model is None else _Shaper(model)
         self.error: OutputValidationError | None = None
 
     def add(self, text: str | None) -> bool:
@@ -105,8 +100,13 @@ class PartialOutput:
         return self._parser.has_value
 
     def value(self) -> Any:
+        """The partial value: shaped like the model (instances whose fields
+        not seen yet are None; not validated), else the JSON value itself.
+        Containers grow in place: copy a value to keep it as it was."""
         value = self._parser.value
-        return value if self._spec is None else self._spec.partial(value)
+        if self._shaper is None:
+            return value
+        return self._shaper.shape(value, self._parser.open_containers)
 
 
 def read_output(spec: OutputSpec | None, result: StreamResult, error: StreamError | None
@@ -234,23 +234,67 @@ def _schema_error(text: str, exc: ValidationError) -> OutputValidationError:
 # -- partial values shaped like the model ---------------------------------------------
 
 
-def _construct(model: type[BaseModel], value: Mapping[str, Any]) -> BaseModel:
-    fields = {}
-    for name, info in model.model_fields.items():
-        raw = value.get(info.alias or name)
-        fields[name] = None if raw is None else _shape(info.annotation, raw)
-    return model.model_construct(**fields)
+class _Shaper:
+    """Shapes a growing JSON value like a model, in time linear in the answer:
+    a closed object's instance and a list's closed items are shaped once and
+    reused; only the open path (``PartialJSON.open_containers``) is shaped
+    again at each step."""
 
+    __slots__ = ("_closed", "_lists", "_model", "_open")
 
-def _shape(annotation: Any, value: Any) -> Any:
-    if isinstance(value, dict):
-        model = _model_in(annotation)
-        return value if model is None else _construct(model, value)
-    if isinstance(value, list):
-        args = typing.get_args(annotation)
-        if typing.get_origin(annotation) in (list, tuple, set, frozenset) and args:
-            return [_shape(args[0], item) for item in value]
-    return value
+    def __init__(self, model: type[BaseModel]) -> None:
+        self._model = model
+        #: id of a closed object -> (the object, its instance)
+        self._closed: dict[int, tuple[Any, BaseModel]] = {}
+        #: id of a list -> (the list, its shaped items, how many are final)
+        self._lists: dict[int, tuple[list[Any], list[Any], list[int]]] = {}
+        self._open: set[int] = set()
+
+    def shape(self, value: Any, open_containers: list[Any]) -> Any:
+        if not isinstance(value, dict):
+            return value
+        self._open = {id(c) for c in open_containers}
+        return self._object(self._model, value)
+
+    def _object(self, model: type[BaseModel], value: dict[str, Any]) -> BaseModel:
+        key = id(value)
+        closed = self._closed.get(key)
+        if closed is not None and closed[0] is value:
+            return closed[1]
+        fields = {}
+        for name, info in model.model_fields.items():
+            raw = value.get(info.alias or name)
+            fields[name] = None if raw is None else self._shape(info.annotation, raw)
+        instance = model.model_construct(**fields)
+        if key not in self._open:
+            self._closed[key] = (value, instance)
+        return instance
+
+    def _shape(self, annotation: Any, value: Any) -> Any:
+        if isinstance(value, dict):
+            model = _model_in(annotation)
+            if model is not None:
+                return self._object(model, value)
+            values = _value_type(annotation)  # a dict of models (not cached: rare)
+            return value if values is None else {k: self._shape(values, v)
+                                                 for k, v in value.items()}
+        if isinstance(value, list):
+            item = _item_type(annotation)
+            return value if item is None else self._list(item, value)
+        return value
+
+    def _list(self, item: Any, value: list[Any]) -> list[Any]:
+        key = id(value)
+        entry = self._lists.get(key)
+        if entry is None or entry[0] is not value:
+            entry = self._lists[key] = (value, [], [0])
+        shaped, final = entry[1], entry[2]
+        del shaped[final[0]:]  # items shaped while they were still open
+        for element in value[len(shaped):]:
+            shaped.append(self._shape(item, element))
+        # In an open array only the last element may still grow.
+        final[0] = len(value) - 1 if key in self._open and value else len(value)
+        return list(shaped)
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:
@@ -261,4 +305,34 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
         for arg in typing.get_args(annotation):
             if isinstance(arg, type) and issubclass(arg, BaseModel):
                 return arg
+    return None
+
+
+def _value_type(annotation: Any) -> Any:
+    """The value type of a ``dict[str, X]`` annotation (alone, or in a
+    union) when X names a model, else None."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is dict and len(args) == 2 and _model_in(args[1]) is not None:
+        return args[1]
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            found = _value_type(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _item_type(annotation: Any) -> Any:
+    """The element type of a list-like ``annotation`` (alone, or in a
+    union), or None."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (list, tuple, set, frozenset) and args:
+        return args[0]
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            found = _item_type(arg)
+            if found is not None:
+                return found
     return None

@@ -121,6 +121,12 @@ class PartialJSON:
         return self._root
 
     @property
+    def open_containers(self) -> list[Any]:
+        """The objects and arrays still open, outermost first (every other
+        container in ``value`` is complete and will not change). Read only."""
+        return self._stack
+
+    @property
     def done(self) -> bool:
         """True once the top-level value is complete (only blanks may follow)."""
         return self._state == _DONE
