@@ -263,3 +263,12 @@ def test_arbitrary_text_raises_only_output_validation_error(text: str, cuts: lis
         parser.finish()
     except OutputValidationError:
         pass
+
+
+@pytest.mark.parametrize("pieces", [["[ ", "]"], ["{ ", " }"], ["[", " ", "\n", "]"],
+                                    ['{"a": [ ', " ] ", "}"]])
+def test_blanks_before_a_closing_bracket_in_another_piece(pieces: list[str]) -> None:
+    parser = PartialJSON()
+    for piece in pieces:
+        parser.feed(piece)
+    assert parser.finish() == json.loads("".join(pieces))
