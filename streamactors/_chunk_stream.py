@@ -70,9 +70,16 @@ class ChunkStream:
         Without, the values are plain JSON values, and text that is not JSON
         raises ``OutputValidationError`` at the end of the stream.
         """
+        if self._given:
+            raise UsageError(self._again())
+        self._given = True
         partial = PartialOutput(self._output)
-        for chunk in self:
-            if partial.add(chunk.text):
+        # One value per step the consumer takes: the chunks that arrived
+        # meanwhile are read together, and shaped once.
+        for chunks in self._channel.rounds(self.handle):
+            for chunk in chunks:
+                partial.add(chunk.text)
+            if partial.step():
                 yield partial.value()
         if partial.error is not None and self._output is None:
             raise partial.error

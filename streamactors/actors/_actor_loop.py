@@ -124,10 +124,9 @@ class _ActorLoop:
         partial = self._partials.get(stream)
         if partial is None:
             partial = self._partials[stream] = PartialOutput(stream._output)
-        grew = False
         for chunk in batch:
-            grew = partial.add(chunk.text) or grew
-        if grew:
+            partial.add(chunk.text)
+        if partial.step():
             try:
                 self._actor.handle_partial(partial.value(), stream)
             except Exception as exc:

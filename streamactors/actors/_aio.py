@@ -118,7 +118,10 @@ class AsyncChunkStream:
         as ``ChunkStream.partials()`` (``result.parsed`` on ``handle``)."""
         partial = PartialOutput(self._output)
         async for chunk in self:
-            if partial.add(chunk.text):
+            partial.add(chunk.text)
+            iteration = self._iteration
+            # One value per delivery (the chunks of one read), read at once.
+            if (iteration is None or iteration._pos >= len(iteration._batch)) and partial.step():
                 yield partial.value()
         if partial.error is not None and self._output is None:
             raise partial.error

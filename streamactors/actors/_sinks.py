@@ -218,6 +218,32 @@ class Channel:
                 yield item
                 return
 
+    def rounds(self, handle: StreamHandle) -> Generator[list[Chunk], None, None]:
+        """Everything delivered since the previous round (waiting for the
+        first), as one list; the stream's error is raised after the last."""
+        take_all = self._buffer.take_all
+        ended = False
+        try:
+            while True:
+                chunks: list[Chunk] = []
+                last = None
+                for item in take_all():
+                    if type(item) is list:
+                        chunks += item
+                    else:
+                        last = item
+                if chunks:
+                    yield chunks
+                if last is not None:
+                    ended = True
+                    if isinstance(last, Error):
+                        raise last.error
+                    return
+        finally:
+            self.consumed = "ended" if ended else "abandoned"
+            if not ended:
+                handle.cancel()
+
     def chunks(self, handle: StreamHandle) -> Generator[Chunk, None, None]:
         """Chunks in order; the stream's error is raised after the last one."""
         take = self._buffer.take_one

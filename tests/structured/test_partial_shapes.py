@@ -60,7 +60,8 @@ def test_incremental_shapes_equal_fresh_ones_at_every_step(menu: Menu, cuts: lis
     start = 0
     last: Any = None
     for end in points:
-        if partial.add(text[start:end]):
+        partial.add(text[start:end])
+        if partial.step():
             got = partial.value()
             assert got == fresh(parser.value)
             last = got
@@ -73,10 +74,41 @@ def test_a_closed_object_is_shaped_once() -> None:
     spec = OutputSpec("Menu", {}, True, Menu)
     partial = PartialOutput(spec)
     partial.add('{"title": "t", "parts": [{"name": "a", "steps": []}, {"name": "b"')
+    assert partial.step()
     first = partial.value()
     partial.add(', "steps": [{"text": "x"}]}, {"na')
+    assert partial.step()
     second = partial.value()
     assert second.parts[0] is first.parts[0]  # closed at the first step: reused
     assert second.parts[1] is not first.parts[1]  # was open: shaped again
     assert second.parts[1].steps[0].text == "x"
     assert [p.name for p in second.parts] == ["a", "b", None]
+
+
+class WithPrivate(BaseModel):
+    _secret: int = 3
+    a: int | None = None
+    step: Step | None = None
+
+
+class WithExtra(BaseModel, extra="allow"):
+    a: int | None = None
+
+
+def test_instances_are_what_model_construct_builds() -> None:
+    for model, text in ((Step, '{"text": "x", "minutes": 2, "tips": ["a"]}'),
+                        (WithPrivate, '{"a": 1, "step": {"text": "y"}}'),
+                        (WithExtra, '{"a": 1}')):
+        partial = PartialOutput(OutputSpec(model.__name__, {}, True, model))
+        partial.add(text)
+        assert partial.step()
+        got = partial.value()
+        assert type(got) is model
+        names = list(model.model_fields)
+        expected = model.model_construct(**{n: getattr(got, n) for n in names})
+        assert got == expected and got.model_fields_set == set(names)
+        assert got.model_dump() == expected.model_dump()
+    private = PartialOutput(OutputSpec("p", {}, True, WithPrivate))
+    private.add('{"a": 1}')
+    assert private.step()
+    assert private.value()._secret == 3  # private attributes get their defaults

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from typing import Any
 
 import pytest
@@ -46,7 +47,8 @@ def script(text: str = TEXT, **kw: Any) -> Script:
 
 @pytest.fixture
 def server(loopback_server: LoopbackServer) -> LoopbackServer:
-    loopback_server.script = script()
+    # Paced: each delta is its own delivery, so each makes a partial value.
+    loopback_server.script = script(tokens_per_second=400)
     return loopback_server
 
 
@@ -88,6 +90,16 @@ def test_partials_without_a_model_are_json_values(server: LoopbackServer) -> Non
     values = [copy.deepcopy(v) for v in s.partials()]
     assert values[-1] == ANSWER and values[0] == {}
     assert s.result is not None and s.result.parsed is None  # nothing was asked for
+
+
+def test_a_consumer_that_falls_behind_gets_one_value_per_step(
+        server: LoopbackServer) -> None:
+    server.script = script()  # unpaced: deltas arrive together
+    s = client(server).stream("openai/gpt-4o-mini", MSGS, response_format=Recipe)
+    time.sleep(0.3)  # the whole answer is delivered meanwhile
+    values = list(s.partials())
+    assert len(values) == 1 and values[0] == Recipe.model_validate(ANSWER)
+    assert s.result is not None and s.result.chunks > 20
 
 
 def test_text_that_is_not_json_ends_with_output_validation_error(
