@@ -10,6 +10,8 @@ delta every contender produces the partial value:
 * ``reparse-jiter``: ``jiter.from_json(buffer.encode(), partial_mode=True)``, what
   openai-python's ``chat.completions.stream(response_format=...)`` does per
   delta (only when the ``jiter`` package is installed; openai depends on it);
+* ``model-partials``: what ``partials()`` does when the consumer takes every
+  delta (a paced stream): ``PartialJSON`` plus a ``Book``-shaped value per delta;
 * ``no-partials``: only keep the deltas and ``json.loads`` the text at the end
   (the floor: what a stream without partials pays for the JSON).
 
@@ -31,14 +33,32 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
+from pydantic import BaseModel
 from pydantic_core import from_json
 
+from streamactors._output import PartialOutput, output_spec
 from streamactors.partial_json import PartialJSON
 
 DELTA_CHARS = 33
 ROUNDS = 5
 WORDS = ("the quick brown fox jumps over a lazy dog while cooking pasta with garlic and"
          " olive oil then salt it").split()
+
+
+class Recipe(BaseModel):
+    name: str
+    minutes: int
+    rating: float
+    vegetarian: bool
+    steps: list[str]
+    notes: str | None
+
+
+class Book(BaseModel):
+    """The shape of ``document()``."""
+
+    title: str
+    recipes: list[Recipe]
 
 
 def document(size: int, seed: int = 1) -> str:
@@ -69,6 +89,16 @@ def ours(pieces: list[str]) -> Any:
     return parser.finish()
 
 
+def model_partials(pieces: list[str]) -> Any:
+    partial = PartialOutput(output_spec(Book))
+    value = None
+    for piece in pieces:
+        partial.add(piece)
+        if partial.step():
+            value = partial.value()
+    return value
+
+
 def reparse_pydantic_core(pieces: list[str]) -> Any:
     text = ""
     value = None
@@ -87,7 +117,8 @@ def no_partials(pieces: list[str]) -> Any:
 
 def contenders() -> dict[str, Callable[[list[str]], Any]]:
     found: dict[str, Callable[[list[str]], Any]] = {
-        "PartialJSON": ours, "reparse-pydantic-core": reparse_pydantic_core,
+        "PartialJSON": ours, "model-partials": model_partials,
+        "reparse-pydantic-core": reparse_pydantic_core,
         "no-partials": no_partials}
     try:
         import jiter
@@ -117,7 +148,7 @@ def measure(size: int, rounds: int) -> dict[str, float]:
             start = time.perf_counter()
             got = fn(pieces)
             runs.setdefault(name, []).append((time.perf_counter() - start) * 1e3)
-            if got != expected:
+            if got != (expected if name != "model-partials" else Book.model_validate(expected)):
                 raise AssertionError(f"{name} read the answer wrong")
     return {name: statistics.median(ms) for name, ms in runs.items()}
 

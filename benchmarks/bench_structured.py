@@ -34,29 +34,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from pydantic import BaseModel
-
 import streamactors as sa
-from benchmarks.bench_partial_json import deltas, document
+from benchmarks.bench_partial_json import Book, deltas, document
 
 MSGS = [{"role": "user", "content": "A recipe book, as JSON"}]
 #: how many values each ``partials()`` loop took (it takes one per step: the
 #: deltas that arrived while the consumer was busy are read together)
 STEPS: list[int] = []
-
-
-class Recipe(BaseModel):
-    name: str
-    minutes: int
-    rating: float
-    vegetarian: bool
-    steps: list[str]
-    notes: str | None
-
-
-class Book(BaseModel):
-    title: str
-    recipes: list[Recipe]
 
 
 def _serve(size: int, conn: Connection) -> None:

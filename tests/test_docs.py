@@ -6,6 +6,8 @@ A block preceded by a ``<!-- no-run -->`` line is shown but not run."""
 from __future__ import annotations
 
 import re
+import sys
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,8 +69,14 @@ def test_doc_example_runs(provider_env: LoopbackServer, doc: str, index: int, co
     from streamactors.testing import Script
 
     provider_env.script = Script()
-    namespace: dict[str, object] = {"__name__": f"doc_example_{index}"}
-    exec(compile(code, f"{doc}#{index}", "exec"), namespace)
+    # A real module, as a script would be: Pydantic finds the example's
+    # classes (a model naming another) through sys.modules.
+    module = types.ModuleType(f"doc_example_{index}")
+    sys.modules[module.__name__] = module
+    try:
+        exec(compile(code, f"{doc}#{index}", "exec"), module.__dict__)
+    finally:
+        del sys.modules[module.__name__]
 
 
 def test_every_guide_has_a_runnable_example() -> None:
