@@ -210,7 +210,8 @@ class StreamDecoder(Protocol):
     then stops reading, whether or not the server closes the body.
     """
 
-    done: bool
+    @property
+    def done(self) -> bool: ...
 
     def feed(self, data: str, event: str = "message") -> list[Chunk]: ...
 

@@ -33,6 +33,7 @@ from ._base import (
     ProviderConfig,
     RequestInput,
     Secret,
+    StreamDecoder,
     build_status_error,
     decode_error_body,
     event_object,
@@ -41,7 +42,8 @@ from ._base import (
     wrong_shape,
 )
 from ._fields import FieldTable
-from .anthropic_request import DEFAULT_MAX_TOKENS, FIELDS, anthropic_body
+from ._output_tool import OutputToolDecoder
+from .anthropic_request import DEFAULT_MAX_TOKENS, FIELDS, anthropic_body, anthropic_output
 from .anthropic_turns import anthropic_messages
 
 __all__ = [
@@ -355,8 +357,10 @@ class AnthropicProvider:
         url = base + ("/messages" if base.endswith("/v1") else "/v1/messages")
         return HTTPRequest("POST", url, body, headers, secret, "sse")
 
-    def new_decoder(self, request: RequestInput) -> AnthropicDecoder:
-        return AnthropicDecoder()
+    def new_decoder(self, request: RequestInput) -> StreamDecoder:
+        output = anthropic_output(request)  # the answer comes as the forced tool's input
+        decoder = AnthropicDecoder()
+        return decoder if output is None else OutputToolDecoder(decoder, output.name)
 
     def error_from_response(
         self, status_code: int, headers: Mapping[str, str], body: bytes

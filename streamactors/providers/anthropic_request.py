@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .._output import OutputSpec
 from ..errors import ConfigurationError
 from ._base import RequestInput
 from ._fields import (
@@ -33,8 +34,10 @@ from ._messages import (
     max_output_tokens,
     parse_tool_choice,
     request_messages,
+    response_schema,
     stop_sequences,
 )
+from ._output_tool import output_tool
 from .anthropic_turns import anthropic_messages
 
 __all__ = ["DEFAULT_MAX_TOKENS", "EFFORT_BUDGETS", "FIELDS", "anthropic_body"]
@@ -109,9 +112,8 @@ FIELDS: FieldTable = {
     "prompt_cache_key": refused("Anthropic caches by prompt prefix: mark the end of the "
                                 "prefix with cache_control on a content block (or give "
                                 "cache_control= for the whole request) instead"),
-    "response_format": refused("give a tool whose parameters are the schema and force it "
-                               "with tool_choice={'type': 'function', 'function': {'name': "
-                               "...}}; structured output for Anthropic is a later issue"),
+    "response_format": translated("tool_choice", "a tool the model must call, whose input "
+                                  "is the answer (given back as text)"),
     "functions": refused("use tools= (functions is OpenAI's deprecated form)"),
     "function_call": refused("use tool_choice= (function_call is OpenAI's deprecated form)"),
     "stream_options": refused("Anthropic always sends usage in the stream; leave it out"),
@@ -287,6 +289,35 @@ def _check_service_tier(params: Mapping[str, Any]) -> None:
             "(OpenAI's 'default', 'flex' and 'priority' tiers have no Anthropic equivalent)")
 
 
+def anthropic_output(request: RequestInput) -> OutputSpec | None:
+    """The answer format of ``request``, if it asks for JSON: sent as a tool
+    the model must call (the Messages API has no JSON answer format)."""
+    if request.output is not None:
+        return request.output
+    schema = response_schema(request.params.get("response_format", {"type": "text"}), _NAME)
+    if schema is None:
+        return None
+    if not isinstance(schema, Mapping):  # json_object: any object
+        return OutputSpec("json_object", {"type": "object"}, strict=False)
+    spec = request.params["response_format"]["json_schema"]
+    name = spec.get("name") if isinstance(spec.get("name"), str) else "output"
+    return OutputSpec(name, schema, strict=False)
+
+
+def _put_output(params: dict[str, Any], output: OutputSpec | None) -> None:
+    """``response_format`` as the forced tool (``_put_tools`` translates it)."""
+    params.pop("response_format", None)
+    if output is None:
+        return
+    if params.get("thinking") is not None or params.get("reasoning_effort") is not None:
+        raise ConfigurationError(
+            f"{_NAME}: response_format is sent as a tool the model must call, which "
+            "extended thinking does not allow; drop reasoning_effort/thinking, or "
+            "response_format")
+    params["tools"] = [output_tool(output, params, _NAME)]
+    params["tool_choice"] = {"type": "function", "function": {"name": output.name}}
+
+
 def anthropic_body(model: str, request: RequestInput) -> dict[str, Any]:
     """The Messages API body for ``request`` (``ConfigurationError`` for a
     field refused or unknown, or a value the API would refuse)."""
@@ -294,6 +325,7 @@ def anthropic_body(model: str, request: RequestInput) -> dict[str, Any]:
     params.pop("stream", None)  # the codec always streams (api.py refuses stream=False)
     _check_fields(params)
     params = without_implied(params, FIELDS)
+    _put_output(params, anthropic_output(request))
     system, messages = anthropic_messages(request_messages(request, _NAME))
     body: dict[str, Any] = {"model": model, "messages": messages}
     _put_limits(body, params)

@@ -533,7 +533,6 @@ def test_tool_choice_errors_and_parallel_calls() -> None:
         {"presence_penalty": 0.5},
         {"logprobs": True},
         {"top_logprobs": 2},
-        {"response_format": {"type": "json_object"}},
         {"logit_bias": {"1": 2}},
     ],
 )

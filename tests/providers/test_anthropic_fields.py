@@ -35,7 +35,8 @@ def test_the_provider_declares_its_table() -> None:
     assert P.fields is FIELDS
     assert {name for name, rule in FIELDS.items() if rule.action == "translated"} == {
         "max_tokens", "max_completion_tokens", "stop", "tools", "tool_choice",
-        "parallel_tool_calls", "user", "safety_identifier", "reasoning_effort"}
+        "parallel_tool_calls", "user", "safety_identifier", "reasoning_effort",
+        "response_format"}
 
 
 # --- reasoning_effort -> thinking ---------------------------------------------------------
@@ -148,7 +149,7 @@ REFUSED = {
     "frequency_penalty": 0.5, "presence_penalty": 0.5, "seed": 1, "logprobs": True,
     "top_logprobs": 2, "logit_bias": {"1": 2}, "audio": {}, "modalities": ["text"],
     "prediction": {}, "store": True, "web_search_options": {}, "verbosity": "low",
-    "prompt_cache_key": "k", "response_format": {"type": "json_object"},
+    "prompt_cache_key": "k",
     "functions": [], "function_call": "auto", "stream_options": {"include_usage": True},
 }
 
@@ -163,7 +164,9 @@ def test_openai_only_fields_are_refused_with_what_to_use(name: str) -> None:
 def test_refusal_hints() -> None:
     assert "web_search" in refusal(web_search_options={})
     assert "cache_control" in refusal(prompt_cache_key="k")
-    assert "tool_choice" in refusal(response_format={"type": "json_object"})
+    # response_format is translated now: a forced tool (tests/structured)
+    assert "extended thinking" in refusal(response_format={"type": "json_object"},
+                                          reasoning_effort="low")
     assert "tools" in refusal(functions=[WEATHER["function"]])
 
 

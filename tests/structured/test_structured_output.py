@@ -204,11 +204,44 @@ def test_every_translating_provider_gets_the_schema_and_the_model_back(
     assert result.parsed == Recipe.model_validate(ANSWER)
 
 
-def test_anthropic_refuses_it_before_any_request(server: LoopbackServer) -> None:
+def test_anthropic_gets_a_forced_tool_and_the_answer_comes_back_as_text(
+        server: LoopbackServer) -> None:
+    server.script = Script(text="", tokens=[], tool_calls=[ToolCallSpec("Recipe", TEXT)],
+                           tokens_per_second=400)
+    c = client(server, "anthropic")
+    s = c.stream("anthropic/claude-haiku-4-5", MSGS, response_format=Recipe)
+    seen = [copy.deepcopy(p) for p in s.partials()]
+    body = server.requests[-1].json()
+    (tool,) = body["tools"]
+    assert tool["name"] == "Recipe" and tool["input_schema"]["required"][:2] == ["title", "steps"]
+    assert body["tool_choice"] == {"type": "tool", "name": "Recipe"}
+    assert "response_format" not in body
+    result = s.result
+    assert result is not None and result.parsed == Recipe.model_validate(ANSWER)
+    assert result.text == TEXT and not result.tool_calls and result.finish_reason == "stop"
+    assert len(seen) >= 2 and seen[-1] == Recipe.model_validate(ANSWER)
+
+
+def test_anthropic_json_object_is_any_object_in_the_text(server: LoopbackServer) -> None:
+    server.script = Script(text="", tokens=[], tool_calls=[ToolCallSpec("json_object", TEXT)])
+    result = client(server, "anthropic").chat(
+        "anthropic/claude-haiku-4-5", MSGS, response_format={"type": "json_object"}).wait(10)
+    body = server.requests[-1].json()
+    assert body["tools"][0]["input_schema"] == {"type": "object"}
+    assert json.loads(result.text) == ANSWER and result.parsed is None
+
+
+@pytest.mark.parametrize(("extra", "named"), [
+    ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools"),
+    ({"tool_choice": "required"}, "tool_choice"),
+    ({"reasoning_effort": "low"}, "extended thinking"),
+])
+def test_anthropic_refuses_what_a_forced_tool_cannot_be_given_with(
+        server: LoopbackServer, extra: dict[str, Any], named: str) -> None:
     before = len(server.requests)
-    with pytest.raises(sa.ConfigurationError, match="response_format"):
+    with pytest.raises(sa.ConfigurationError, match=named):
         client(server, "anthropic").chat("anthropic/claude-haiku-4-5", MSGS,
-                                         response_format=Recipe)
+                                         response_format=Recipe, **extra)
     assert len(server.requests) == before
 
 
