@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from pydantic import BaseModel
 from pydantic_core import from_json
 
-from streamactors._output import PartialOutput, output_spec
+from streamactors._output import output_spec
+from streamactors._partials import PartialOutput
 from streamactors.partial_json import PartialJSON
 
 DELTA_CHARS = 33

@@ -7,7 +7,8 @@ from collections.abc import Generator
 from typing import Any
 
 from ._chunk import Chunk
-from ._output import OutputSpec, PartialOutput
+from ._output import OutputSpec
+from ._partials import PartialOutput
 from ._result import StreamResult
 from .actors._sinks import Channel
 from .actors._stream import StreamHandle

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from .._output import PartialOutput
+from .._partials import PartialOutput
 from ._mail import _STOP, Handlers, MailboxView, _Ask, _Batch, _Item
 from ._stream import Data, Error, Finish, Message
 

@@ -17,7 +17,8 @@ from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from .._chunk import Chunk
-from .._output import OutputSpec, PartialOutput
+from .._output import OutputSpec
+from .._partials import PartialOutput
 from ..errors import UsageError
 from ._buffer import Buffer
 from ._stream import Error, Finish

@@ -11,7 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from streamactors._output import OutputSpec, PartialOutput, _Shaper
+from streamactors._output import OutputSpec
+from streamactors._partials import PartialOutput
+from streamactors._shapes import Shaper
 
 PROPS = settings(max_examples=120, deadline=None, database=None, derandomize=True,
                  suppress_health_check=[HealthCheck.too_slow])
@@ -46,7 +48,7 @@ menus = st.builds(Menu, title=st.text(max_size=10), parts=st.lists(parts, max_si
 
 
 def fresh(value: Any) -> Any:
-    return _Shaper(Menu).shape(copy.deepcopy(value), [])
+    return Shaper(Menu).shape(copy.deepcopy(value), [])
 
 
 @PROPS

@@ -278,12 +278,12 @@ def test_a_streaming_client_gets_handle_partial_on_its_own_thread(
 
 def test_a_streaming_client_without_handle_partial_parses_nothing(
         server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    from streamactors import _output
+    from streamactors import _partials
 
     def refuse(self: Any, spec: Any) -> None:
         raise AssertionError("a partial answer was built for an actor that does not want it")
 
-    monkeypatch.setattr(_output.PartialOutput, "__init__", refuse)
+    monkeypatch.setattr(_partials.PartialOutput, "__init__", refuse)
 
     class Plain(sa.StreamingClient):
         pass
