@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from pydantic import BaseModel
 from pydantic_core import from_json
 
+from streamactors._chunk import Chunk
 from streamactors._output import output_spec
 from streamactors._partials import PartialOutput
 from streamactors.partial_json import PartialJSON
@@ -94,9 +95,10 @@ def model_partials(pieces: list[str]) -> Any:
     partial = PartialOutput(output_spec(Book))
     value = None
     for piece in pieces:
-        partial.add(piece)
-        if partial.step():
-            value = partial.value()
+        partial.add(Chunk(text=piece))
+        grown = partial.step()
+        if grown:
+            value = grown[0]
     return value
 
 

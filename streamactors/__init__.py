@@ -42,6 +42,7 @@ if _typing.TYPE_CHECKING:
     from ._options import NotGiven as NotGiven
     from ._options import StreamTarget as StreamTarget
     from ._options import SupportsPut as SupportsPut
+    from ._partials import PartialToolCall as PartialToolCall
     from ._request_fields import CompletionFields as CompletionFields
     from ._request_fields import RequestFields as RequestFields
     from ._result import Choice as Choice
@@ -152,6 +153,7 @@ _WHERE: dict[str, str] = {
     "UnprocessableEntityError": ".errors",
     "UsageError": ".errors",
     "PartialJSON": ".partial_json",
+    "PartialToolCall": "._partials",
     "Router": ".router",
     "Timeout": ".transport._timeouts",
     "RelayServer": ".web._relay",
@@ -204,6 +206,7 @@ __all__ = [
     "OutputValidationError",
     "OverloadedError",
     "PartialJSON",
+    "PartialToolCall",
     "PermissionDeniedError",
     "ProtocolError",
     "ProviderError",

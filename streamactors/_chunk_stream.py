@@ -3,13 +3,14 @@ bounded channel."""
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from typing import Any
 
 from ._chunk import Chunk
 from ._output import OutputSpec
 from ._partials import PartialOutput
 from ._result import StreamResult
+from ._tools import ToolSpec
 from .actors._sinks import Channel
 from .actors._stream import StreamHandle
 from .errors import UsageError
@@ -30,10 +31,12 @@ class ChunkStream:
     """
 
     def __init__(self, handle: StreamHandle, channel: Channel,
-                 output: OutputSpec | None = None) -> None:
+                 output: OutputSpec | None = None,
+                 tools: Mapping[str, ToolSpec] | None = None) -> None:
         self.handle = handle
         self._channel = channel
         self._output = output
+        self._tools = tools
         self._given = False
         #: the iterator ``next()`` calls use (a for loop never leaves one here)
         self._it: Generator[Chunk, None, None] | None = None
@@ -62,7 +65,8 @@ class ChunkStream:
 
     def partials(self) -> Generator[Any, None, None]:
         """Iterate the answer's partial JSON value as it grows (instead of
-        the chunks; leaving the loop early cancels the stream as well).
+        the chunks; leaving the loop early cancels the stream as well), and
+        a ``PartialToolCall`` for each tool call whose arguments grew.
 
         With ``response_format=`` a model class, each value is shaped like
         the model (its instances, fields not yet seen None; not validated);
@@ -74,14 +78,13 @@ class ChunkStream:
         if self._given:
             raise UsageError(self._again())
         self._given = True
-        partial = PartialOutput(self._output)
+        partial = PartialOutput(self._output, self._tools)
         # One value per step the consumer takes: the chunks that arrived
         # meanwhile are read together, and shaped once.
         for chunks in self._channel.rounds(self.handle):
             for chunk in chunks:
-                partial.add(chunk.text)
-            if partial.step():
-                yield partial.value()
+                partial.add(chunk)
+            yield from partial.step()
         if partial.error is not None and self._output is None:
             raise partial.error
 

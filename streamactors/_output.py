@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ._result import StreamResult
+from ._tools import ToolSpec
 from .errors import ConfigurationError, OutputValidationError, StreamError
 from .partial_json import PartialJSON
 
@@ -73,11 +74,14 @@ class OutputSpec:
 
 
 
-def read_output(spec: OutputSpec | None, result: StreamResult, error: StreamError | None
-                ) -> tuple[StreamResult, StreamError | None]:
+def read_output(spec: OutputSpec | None, tools: Mapping[str, ToolSpec], result: StreamResult,
+                error: StreamError | None) -> tuple[StreamResult, StreamError | None]:
     """At the end of a stream: its result with ``parsed`` set, or the
     ``OutputValidationError`` that ends it instead. A failed stream, a
-    refusal and an answer that is a tool call are left as they are."""
+    refusal and an answer that is a tool call are left as they are. Tool
+    calls of tools given as models or functions learn their model."""
+    if tools:
+        _attach_tools(tools, result)
     if spec is None or error is not None or result.refusal is not None:
         return result, error
     if result.tool_calls and not result.text.strip():
@@ -87,6 +91,14 @@ def read_output(spec: OutputSpec | None, result: StreamResult, error: StreamErro
     except OutputValidationError as exc:
         return result, exc
     return result.model_copy(update={"parsed": parsed}), None
+
+
+def _attach_tools(tools: Mapping[str, ToolSpec], result: StreamResult) -> None:
+    for choice in result.choices:
+        for call in choice.tool_calls:
+            spec = tools.get(call.name or "")
+            if spec is not None:
+                call._validate = spec.validate
 
 
 def output_spec(fmt: object) -> OutputSpec | None:

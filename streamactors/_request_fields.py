@@ -17,7 +17,7 @@ that the keys here are exactly the keys of every codec's table.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel
@@ -67,7 +67,8 @@ class CompletionFields(TypedDict, total=False):
     stream_options: Mapping[str, Any]
     temperature: float
     tool_choice: str | Mapping[str, Any]
-    tools: Sequence[Mapping[str, Any]]
+    # OpenAI function tools, Pydantic model classes or functions (docs/tool-calls.md)
+    tools: Sequence[Mapping[str, Any] | type[BaseModel] | Callable[..., Any]]
     top_logprobs: int
     top_p: float
     user: str

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from ._chunk import Usage
 
@@ -26,16 +27,34 @@ class ToolCall(BaseModel):
     name: str | None = None
     arguments: str = ""
     type: str = "function"
+    #: validates the arguments, when ``tools=`` gave the tool as a Pydantic
+    #: model or a function (``ToolSpec.validate``, set when the stream ends)
+    _validate: Callable[[str], Any] | None = PrivateAttr(default=None)
 
     def parsed_arguments(self) -> Any:
-        """The arguments decoded from JSON ({} for an empty string).
+        """The arguments decoded from JSON ({} for an empty string); for a tool
+        given as a Pydantic model, validated into an instance of it; for a
+        function, validated against its signature into a dict to call it with
+        (``fn(**call.parsed_arguments())``).
 
         Raises:
-            ValueError: the arguments are not valid JSON.
+            ValueError: the arguments are not valid JSON; for a tool given as
+                a model or a function, ``OutputValidationError`` (a
+                ``ValueError``) also when they do not match it.
         """
-        if not self.arguments.strip():
-            return {}
-        return json.loads(self.arguments)
+        text = self.arguments if self.arguments.strip() else "{}"
+        if self._validate is not None:
+            return self._validate(text)
+        return json.loads(text)
+
+    def __eq__(self, other: object) -> bool:
+        # The fields only: a call that learnt its tool's model is the same call.
+        if not isinstance(other, ToolCall):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    def __hash__(self) -> int:
+        return hash((self.index, self.id, self.name, self.arguments, self.type))
 
     def to_openai(self) -> dict[str, Any]:
         return {

@@ -308,8 +308,9 @@ class Client:
     def _iterate(self, plans: Sequence[Plan], model: str, opts: CallOptions) -> ChunkStream:
         """Start a stream over ``plans`` into a bounded channel to iterate."""
         channel = Channel(STREAM_BUFFER)
+        first = plans[0].request
         return ChunkStream(self._start_plans(plans, model, opts, sink=channel), channel,
-                           plans[0].request.output)
+                           first.output, first.tool_specs)
 
     def _aiterate(self, plans: Sequence[Plan], model: str,
                   opts: CallOptions) -> AsyncChunkStream:
@@ -320,7 +321,7 @@ class Client:
         def start(sink: Sink) -> StreamHandle:
             return self._start_plans(plans, model, opts, sink=sink)
 
-        return AsyncChunkStream(start, plans[0].request.output)
+        return AsyncChunkStream(start, plans[0].request.output, plans[0].request.tool_specs)
 
     def _start_plans(self, plans: Sequence[Plan], model: str, opts: CallOptions,
                      stream_to: object = None, sink: Sink | None = None) -> StreamHandle:
@@ -332,6 +333,7 @@ class Client:
             sink, channel = make_sink(stream_to)
         handle = StreamHandle(model, channel=channel)
         handle._output = plans[0].request.output
+        handle._tool_specs = plans[0].request.tool_specs
         timeout, retries = opts.timeout, opts.max_retries
         worker = Worker(
             handle,

@@ -123,14 +123,16 @@ class _ActorLoop:
         stream = batch.handle
         partial = self._partials.get(stream)
         if partial is None:
-            partial = self._partials[stream] = PartialOutput(stream._output)
+            partial = PartialOutput(stream._output, stream._tool_specs)
+            self._partials[stream] = partial
         for chunk in batch:
-            partial.add(chunk.text)
-        if partial.step():
+            partial.add(chunk)
+        for value in partial.step():
             try:
-                self._actor.handle_partial(partial.value(), stream)
+                self._actor.handle_partial(value, stream)
             except Exception as exc:
-                self._handler_failed(exc, Data(stream, batch[-1]))
+                if self._handler_failed(exc, Data(stream, batch[-1])):
+                    return
 
     def _dispatch(self, item: _Item) -> None:
         """A terminal message or an ``ask``."""

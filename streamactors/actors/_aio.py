@@ -13,12 +13,13 @@ janus queue belongs to the loop it was made in).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._chunk import Chunk
 from .._output import OutputSpec
 from .._partials import PartialOutput
+from .._tools import ToolSpec
 from ..errors import UsageError
 from ._buffer import Buffer
 from ._stream import Error, Finish
@@ -89,9 +90,11 @@ class AsyncChunkStream:
     """
 
     def __init__(self, start: Callable[[Sink], StreamHandle],
-                 output: OutputSpec | None = None) -> None:
+                 output: OutputSpec | None = None,
+                 tools: Mapping[str, ToolSpec] | None = None) -> None:
         self._start = start
         self._output = output
+        self._tools = tools
         self._iteration: _Iteration | None = None
         #: the iterator handed to ``anext()`` callers (a for loop never
         #: leaves one here, so that leaving the loop drops it)
@@ -117,13 +120,14 @@ class AsyncChunkStream:
     async def partials(self) -> AsyncGenerator[Any, None]:
         """The answer's partial JSON value as it grows, with ``async for``:
         as ``ChunkStream.partials()`` (``result.parsed`` on ``handle``)."""
-        partial = PartialOutput(self._output)
+        partial = PartialOutput(self._output, self._tools)
         async for chunk in self:
-            partial.add(chunk.text)
+            partial.add(chunk)
             iteration = self._iteration
-            # One value per delivery (the chunks of one read), read at once.
-            if (iteration is None or iteration._pos >= len(iteration._batch)) and partial.step():
-                yield partial.value()
+            # One step per delivery (the chunks of one read), read at once.
+            if iteration is None or iteration._pos >= len(iteration._batch):
+                for value in partial.step():
+                    yield value
         if partial.error is not None and self._output is None:
             raise partial.error
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from .._chunk import Chunk
 from .._output import OutputSpec
 from .._result import StreamResult
+from .._tools import ToolSpec
 from ..errors import StreamError, UsageError
 from ..transport._cancel import CancelToken
 from ..transport._latch import Latch
@@ -50,6 +51,7 @@ class StreamHandle:
         "_result",
         "_thread",
         "_token",
+        "_tool_specs",
         "id",
         "model",
         "route",
@@ -65,6 +67,8 @@ class StreamHandle:
         self._token = CancelToken()
         #: the JSON answer asked for (``response_format``), for partials
         self._output: OutputSpec | None = None
+        #: the tools given as models or functions (``PartialToolCall`` shapes)
+        self._tool_specs: Mapping[str, ToolSpec] = {}
         self._done = Latch()
         self._result: StreamResult | None = None
         self._error: StreamError | None = None

@@ -176,7 +176,8 @@ class Worker:
             route=handle.route,
             continuation=self._continuation(),
         )
-        result, error = read_output(self._request.output, result, error)
+        request = self._request
+        result, error = read_output(request.output, request.tool_specs, result, error)
         config = self._config  # metrics record + estimated usage; never raises
         result = stream_ended(handle, f"{config.provider}/{config.model}", config.provider,
                               self._request, result, error)

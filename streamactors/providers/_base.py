@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol, TypedDict
 
 from .._chunk import Chunk
 from .._output import OutputSpec, output_spec
+from .._tools import ToolSpec, tool_specs
 from ..errors import ConfigurationError, HTTPStatusError, error_for_status
 from ._events import (
     event_object,
@@ -129,6 +130,10 @@ class RequestInput:
     #: class or a schema (set from ``params``, which then hold its OpenAI
     #: wire form for the codecs); None otherwise.
     output: OutputSpec | None = field(default=None, init=False, compare=False)
+    #: The tools given as Pydantic models or functions, by name (``params``
+    #: then hold them as OpenAI function tools).
+    tool_specs: Mapping[str, ToolSpec] = field(default_factory=dict, init=False,
+                                               compare=False)
 
     def __post_init__(self) -> None:
         fmt = self.params.get("response_format")
@@ -137,6 +142,12 @@ class RequestInput:
             object.__setattr__(self, "params",
                                {**self.params, "response_format": spec.wire_format()})
             object.__setattr__(self, "output", spec)
+        tools = self.params.get("tools")
+        if tools is not None:
+            wire, specs = tool_specs(tools)
+            if specs:
+                object.__setattr__(self, "params", {**self.params, "tools": wire})
+                object.__setattr__(self, "tool_specs", specs)
 
 
 _SENSITIVE = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key"})

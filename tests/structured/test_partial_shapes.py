@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from streamactors._chunk import Chunk
 from streamactors._output import OutputSpec
 from streamactors._partials import PartialOutput
 from streamactors._shapes import Shaper
@@ -58,13 +59,12 @@ def test_incremental_shapes_equal_fresh_ones_at_every_step(menu: Menu, cuts: lis
     points = sorted({c % len(text) for c in cuts} | {len(text)})
     spec = OutputSpec("Menu", {}, True, Menu)
     partial = PartialOutput(spec)
-    parser = partial._parser
+    parser = partial._answer._parser
     start = 0
     last: Any = None
     for end in points:
-        partial.add(text[start:end])
-        if partial.step():
-            got = partial.value()
+        partial.add(Chunk(text=text[start:end]))
+        for got in partial.step():
             assert got == fresh(parser.value)
             last = got
         start = end
@@ -75,12 +75,10 @@ def test_incremental_shapes_equal_fresh_ones_at_every_step(menu: Menu, cuts: lis
 def test_a_closed_object_is_shaped_once() -> None:
     spec = OutputSpec("Menu", {}, True, Menu)
     partial = PartialOutput(spec)
-    partial.add('{"title": "t", "parts": [{"name": "a", "steps": []}, {"name": "b"')
-    assert partial.step()
-    first = partial.value()
-    partial.add(', "steps": [{"text": "x"}]}, {"na')
-    assert partial.step()
-    second = partial.value()
+    partial.add(Chunk(text='{"title": "t", "parts": [{"name": "a", "steps": []}, {"name": "b"'))
+    (first,) = partial.step()
+    partial.add(Chunk(text=', "steps": [{"text": "x"}]}, {"na'))
+    (second,) = partial.step()
     assert second.parts[0] is first.parts[0]  # closed at the first step: reused
     assert second.parts[1] is not first.parts[1]  # was open: shaped again
     assert second.parts[1].steps[0].text == "x"
@@ -102,15 +100,14 @@ def test_instances_are_what_model_construct_builds() -> None:
                         (WithPrivate, '{"a": 1, "step": {"text": "y"}}'),
                         (WithExtra, '{"a": 1}')):
         partial = PartialOutput(OutputSpec(model.__name__, {}, True, model))
-        partial.add(text)
-        assert partial.step()
-        got = partial.value()
+        partial.add(Chunk(text=text))
+        (got,) = partial.step()
         assert type(got) is model
         names = list(model.model_fields)
         expected = model.model_construct(**{n: getattr(got, n) for n in names})
         assert got == expected and got.model_fields_set == set(names)
         assert got.model_dump() == expected.model_dump()
     private = PartialOutput(OutputSpec("p", {}, True, WithPrivate))
-    private.add('{"a": 1}')
-    assert private.step()
-    assert private.value()._secret == 3  # private attributes get their defaults
+    private.add(Chunk(text='{"a": 1}'))
+    (value,) = private.step()
+    assert value._secret == 3  # private attributes get their defaults
