@@ -319,3 +319,37 @@ def test_leaving_partials_early_cancels_the_stream(server: LoopbackServer) -> No
         break
     assert s.handle._done.wait(5)  # at once, in fact: the loop's end cancelled it
     assert isinstance(s.handle.error, sa.StreamCancelled)
+
+
+def test_a_router_route_with_a_model_and_its_fallback(server: LoopbackServer) -> None:
+    from streamactors.testing import Fault
+
+    server.push(Script(fault=Fault("http_error", status=529, message="overloaded")))
+    router = sa.Router({
+        "primary": {"model": "anthropic/claude-haiku-4-5", "fallbacks": ["backup"],
+                    "base_url": server.url("anthropic"), "api_key": "k", "max_retries": 0,
+                    "response_format": Recipe},
+        "backup": {"model": "openai/gpt-4o-mini", "base_url": server.url("openai"),
+                   "api_key": "k", "response_format": Recipe},
+    })
+    try:
+        result = router.chat("primary", MSGS).wait(10)
+    finally:
+        router.close()
+    assert result.route == "backup" and result.parsed == Recipe.model_validate(ANSWER)
+    sent = server.requests[-1].json()["response_format"]["json_schema"]
+    assert sent["name"] == "Recipe" and sent["strict"] is True
+
+
+def test_complete_with_a_model_on_ollama_generate(server: LoopbackServer) -> None:
+    c = sa.Client(base_url=server.base_url, max_retries=0)
+    result = c.complete("ollama/llama3", "A recipe as JSON", response_format=Recipe).wait(10)
+    request = server.requests[-1]
+    assert request.path == "/api/generate"
+    assert request.json()["format"]["properties"]["title"] == {"title": "Title", "type": "string"}
+    assert result.parsed == Recipe.model_validate(ANSWER)
+
+
+def test_complete_on_openais_legacy_completions_refuses_it(server: LoopbackServer) -> None:
+    with pytest.raises(sa.ConfigurationError, match="response_format"):
+        client(server).complete("openai/gpt-3.5-turbo-instruct", "JSON", response_format=Recipe)
