@@ -102,13 +102,18 @@ def model_partials(pieces: list[str]) -> Any:
     return value
 
 
-def reparse_pydantic_core(pieces: list[str]) -> Any:
-    text = ""
-    value = None
-    for piece in pieces:
-        text += piece
-        value = from_json(text, allow_partial=True)
-    return value
+def reparsing(parse: Callable[[str], Any]) -> Callable[[list[str]], Any]:
+    """A contender that parses the whole text so far after each delta."""
+
+    def reparse(pieces: list[str]) -> Any:
+        text = ""
+        value = None
+        for piece in pieces:
+            text += piece
+            value = parse(text)
+        return value
+
+    return reparse
 
 
 def no_partials(pieces: list[str]) -> Any:
@@ -121,22 +126,15 @@ def no_partials(pieces: list[str]) -> Any:
 def contenders() -> dict[str, Callable[[list[str]], Any]]:
     found: dict[str, Callable[[list[str]], Any]] = {
         "PartialJSON": ours, "model-partials": model_partials,
-        "reparse-pydantic-core": reparse_pydantic_core,
+        "reparse-pydantic-core": reparsing(lambda text: from_json(text, allow_partial=True)),
         "no-partials": no_partials}
     try:
         import jiter
     except ImportError:
         return found
 
-    def reparse_jiter(pieces: list[str]) -> Any:
-        text = ""
-        value = None
-        for piece in pieces:
-            text += piece
-            value = jiter.from_json(text.encode(), partial_mode=True)
-        return value
-
-    found["reparse-jiter"] = reparse_jiter
+    found["reparse-jiter"] = reparsing(
+        lambda text: jiter.from_json(text.encode(), partial_mode=True))
     return found
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -113,42 +114,51 @@ def _instance(model: type[BaseModel], fields: dict[str, Any]) -> BaseModel:
     return instance
 
 
+def _in_union(annotation: Any, pick: Callable[[Any], Any]) -> Any:
+    """``pick(annotation)``, or for a union the first of its members' that is
+    not None (``X | None`` names X)."""
+    found = pick(annotation)
+    if found is None and typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _in_union(arg, pick)
+            if found is not None:
+                break
+    return found
+
+
 def _model_in(annotation: Any) -> type[BaseModel] | None:
     """The model class ``annotation`` names (alone, or in a union)."""
+    model: type[BaseModel] | None = _in_union(annotation, _a_model)
+    return model
+
+
+def _a_model(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        for arg in typing.get_args(annotation):
-            if isinstance(arg, type) and issubclass(arg, BaseModel):
-                return arg
     return None
 
 
 def _value_type(annotation: Any) -> Any:
     """The value type of a ``dict[str, X]`` annotation (alone, or in a
     union) when X names a model, else None."""
-    origin = typing.get_origin(annotation)
+    return _in_union(annotation, _dict_of_models)
+
+
+def _dict_of_models(annotation: Any) -> Any:
     args = typing.get_args(annotation)
-    if origin is dict and len(args) == 2 and _model_in(args[1]) is not None:
+    if typing.get_origin(annotation) is dict and len(args) == 2 and _model_in(args[1]):
         return args[1]
-    if origin in (typing.Union, types.UnionType):
-        for arg in args:
-            found = _value_type(arg)
-            if found is not None:
-                return found
     return None
 
 
 def _item_type(annotation: Any) -> Any:
     """The element type of a list-like ``annotation`` (alone, or in a
     union), or None."""
-    origin = typing.get_origin(annotation)
+    return _in_union(annotation, _list_item)
+
+
+def _list_item(annotation: Any) -> Any:
     args = typing.get_args(annotation)
-    if origin in (list, tuple, set, frozenset) and args:
+    if typing.get_origin(annotation) in (list, tuple, set, frozenset) and args:
         return args[0]
-    if origin in (typing.Union, types.UnionType):
-        for arg in args:
-            found = _item_type(arg)
-            if found is not None:
-                return found
     return None

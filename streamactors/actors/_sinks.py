@@ -240,9 +240,7 @@ class Channel:
                         raise last.error
                     return
         finally:
-            self.consumed = "ended" if ended else "abandoned"
-            if not ended:
-                handle.cancel()
+            self._let_go(handle, ended)
 
     def chunks(self, handle: StreamHandle) -> Generator[Chunk, None, None]:
         """Chunks in order; the stream's error is raised after the last one."""
@@ -259,6 +257,9 @@ class Channel:
                     raise item.error
                 return
         finally:
-            self.consumed = "ended" if ended else "abandoned"
-            if not ended:  # the consumer stopped early: nobody reads this stream any more
-                handle.cancel()
+            self._let_go(handle, ended)
+
+    def _let_go(self, handle: StreamHandle, ended: bool) -> None:
+        self.consumed = "ended" if ended else "abandoned"
+        if not ended:  # the consumer stopped early: nobody reads this stream any more
+            handle.cancel()
