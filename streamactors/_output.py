@@ -3,9 +3,9 @@
 A ``response_format`` given as a Pydantic model class, a JSON Schema with a
 ``title``, or ``{"name": ..., "schema": ...}`` becomes an ``OutputSpec``: the
 OpenAI ``json_schema`` format every codec translates for its provider (in
-OpenAI's strict form: every object closed and every property required), the
-model to validate the answer with, and how to shape a partial value like the
-model. A ``response_format`` already in OpenAI's wire form (``{"type": ...}``)
+OpenAI's strict form: every object closed and every property required) and
+the model to validate the answer with (partial values are shaped like it in
+``_shapes``). A ``response_format`` already in OpenAI's wire form (``{"type": ...}``)
 is passed on as it is, and nothing is parsed: the answer stays text.
 
 Sans I/O: no clocks, no threads.
@@ -71,7 +71,6 @@ class OutputSpec:
             if any(e["type"] == "json_invalid" for e in exc.errors()):
                 raise _syntax_error(text) from None
             raise _schema_error(text, exc) from None
-
 
 
 def read_output(spec: OutputSpec | None, tools: Mapping[str, ToolSpec], result: StreamResult,

@@ -10,11 +10,13 @@ it streams. Sans I/O.
 
 from __future__ import annotations
 
+import copy
+import functools
 import inspect
 import re
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
@@ -40,6 +42,8 @@ class ToolSpec:
     name: str
     model: type[BaseModel]
     function: Callable[..., Any] | None = None
+    #: the OpenAI function tool sent for it (built once; copied per request)
+    wire: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def validate(self, arguments: str) -> Any:
         """The arguments' JSON validated: a ``model`` instance, or for a
@@ -60,13 +64,6 @@ class ToolSpec:
                                         errors=[dict(e) for e in errors]) from None
         return dict(value) if self.function is not None else value
 
-    def openai_tool(self) -> dict[str, Any]:
-        doc = inspect.getdoc(self.function if self.function is not None else self.model)
-        function: dict[str, Any] = {"name": self.name,
-                                    "parameters": self.model.model_json_schema()}
-        if doc:
-            function["description"] = doc
-        return {"type": "function", "function": function}
 
 
 def tool_specs(tools: object) -> tuple[list[Any], dict[str, ToolSpec]]:
@@ -86,23 +83,47 @@ def tool_specs(tools: object) -> tuple[list[Any], dict[str, ToolSpec]]:
         if isinstance(tool, Mapping):
             out.append(tool)
             continue
-        spec = _spec(tool)
+        spec = _cached_spec(tool)
         if spec.name in specs:
             raise ConfigurationError(f"two tools are named {spec.name!r}: give one of them "
                                      "another name (rename the function or the class)")
         specs[spec.name] = spec
-        out.append(spec.openai_tool())
+        out.append(copy.deepcopy(dict(spec.wire)))
     return out, specs
+
+
+def _cached_spec(tool: object) -> ToolSpec:
+    """``_spec``, once per tool object (a model's schema costs about half a
+    millisecond); objects that cannot be hashed are built each time."""
+    try:
+        return _spec_of(tool)
+    except TypeError:  # unhashable
+        return _spec(tool)
+
+
+@functools.lru_cache(maxsize=512)
+def _spec_of(tool: object) -> ToolSpec:
+    return _spec(tool)
 
 
 def _spec(tool: object) -> ToolSpec:
     if isinstance(tool, type) and issubclass(tool, BaseModel):
-        return ToolSpec(_checked_name(tool.__name__), tool)
+        return _with_wire(ToolSpec(_checked_name(tool.__name__), tool))
     if inspect.isfunction(tool) or inspect.ismethod(tool):
-        return ToolSpec(_checked_name(tool.__name__), _arguments_model(tool), tool)
+        return _with_wire(ToolSpec(_checked_name(tool.__name__), _arguments_model(tool), tool))
     raise ConfigurationError(
         "each tool must be an object (an OpenAI function tool {'type': 'function', "
         f"'function': {{...}}}}), a Pydantic model class or a function; got {tool!r:.60}")
+
+
+def _with_wire(spec: ToolSpec) -> ToolSpec:
+    """``spec`` with the OpenAI function tool sent for it: the docstring as
+    its description, the model's JSON Schema as its parameters."""
+    doc = inspect.getdoc(spec.function if spec.function is not None else spec.model)
+    function: dict[str, Any] = {"name": spec.name, "parameters": spec.model.model_json_schema()}
+    if doc:
+        function["description"] = doc
+    return replace(spec, wire={"type": "function", "function": function})
 
 
 def _checked_name(name: str) -> str:
@@ -114,7 +135,11 @@ def _checked_name(name: str) -> str:
 
 def _arguments_model(fn: Callable[..., Any]) -> type[BaseModel]:
     """A model whose fields are ``fn``'s parameters (named, annotated or Any)."""
-    hints = typing.get_type_hints(fn)
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception as exc:  # a name its annotations use cannot be found
+        raise ConfigurationError(f"tool function {fn.__name__}(): its annotations cannot be "
+                                 f"read ({exc}); import what they name in its module") from None
     fields: dict[str, Any] = {}
     for name, param in inspect.signature(fn).parameters.items():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD, param.POSITIONAL_ONLY):
