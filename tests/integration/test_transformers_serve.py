@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 import requests
+from pydantic import BaseModel
 
 import streamactors as sa
 
@@ -251,6 +252,40 @@ def test_chat_result_has_the_tool_call(served: Served) -> None:
     assert result.usage is not None
     # three pieces of JSON, </tool_call> and the end-of-turn token
     assert result.usage.completion_tokens == 5
+
+
+def get_weather(city: str) -> str:
+    """Current weather of a city."""
+    return f"sunny in {city}"
+
+
+def test_a_tool_given_as_a_function_is_sent_and_validated(served: Served) -> None:
+    # The function's own schema goes to a real server, whose answer (one whole
+    # tool call) comes back as a PartialToolCall, then validated arguments.
+    s = sa.stream(f"openai-compatible/{MODEL}",
+                  [{"role": "user", "content": "What is the weather in Paris?"}],
+                  base_url=served.base_url, tools=[get_weather], timeout=60)
+    (partial,) = s.partials()
+    assert isinstance(partial, sa.PartialToolCall) and partial.name == TOOL_NAME
+    assert partial.arguments.city == "Paris"
+    assert s.result is not None
+    (call,) = s.result.tool_calls
+    assert get_weather(**call.parsed_arguments()) == "sunny in Paris"
+
+
+def test_a_server_that_ignores_response_format_ends_in_output_validation_error(
+        served: Served) -> None:
+    # transformers serve accepts response_format and ignores it: the answer is
+    # prose, and the stream ends with the typed error, the text kept.
+    class Greeting(BaseModel):
+        text: str
+
+    handle = sa.chat(f"openai-compatible/{MODEL}", USER, base_url=served.base_url,
+                     max_tokens=16, timeout=60, response_format=Greeting)
+    with pytest.raises(sa.OutputValidationError) as caught:
+        handle.wait(timeout=60)
+    assert caught.value.offset == 0 and caught.value.partial is not None
+    assert caught.value.partial.text == EXPECTED_TEXT
 
 
 def test_wrong_model_is_a_bad_request_with_the_detail_message(served: Served) -> None:
