@@ -29,8 +29,9 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ._chunk import Usage
 from ._result import StreamResult
@@ -39,7 +40,8 @@ if TYPE_CHECKING:
     from .actors._stream import StreamHandle
     from .errors import StreamError
 
-__all__ = ["CHARS_PER_TOKEN", "Listener", "StreamMetrics", "add_listener", "estimate_usage"]
+__all__ = ["CHARS_PER_TOKEN", "REQUEST_PARAMS", "Listener", "StreamMetrics", "add_listener",
+           "estimate_usage"]
 
 log = logging.getLogger("streamactors")
 
@@ -65,6 +67,14 @@ class StreamMetrics:
         estimated: True when the counts are estimates (the provider sent none).
         tokens_per_second: completion tokens per second after the first one.
         retries: retries made before data flowed.
+        operation: ``"chat"`` or ``"text_completion"`` (``complete()``).
+        request_params: the request's sampling fields, as given (temperature,
+            top_p, top_k, max_tokens, max_completion_tokens, stop, seed, n,
+            frequency_penalty, presence_penalty): what telemetry reports.
+        response_id, response_model: as the provider sent them.
+        finish_reasons: the normalized finish reason of each choice that had one.
+        cached_tokens, reasoning_tokens: from the provider's usage, if given.
+        server_address, server_port: the host the request went to.
     """
 
     stream_id: str
@@ -81,6 +91,15 @@ class StreamMetrics:
     estimated: bool
     tokens_per_second: float | None
     retries: int
+    operation: str = "chat"
+    request_params: Mapping[str, Any] = field(default_factory=dict)
+    response_id: str | None = None
+    response_model: str | None = None
+    finish_reasons: tuple[str, ...] = ()
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    server_address: str | None = None
+    server_port: int | None = None
 
 
 Listener = Callable[[StreamMetrics], Any]
@@ -182,11 +201,26 @@ def estimate_usage(
     )
 
 
+#: The request fields the GenAI conventions report (``gen_ai.request.*``).
+REQUEST_PARAMS = ("temperature", "top_p", "top_k", "max_tokens", "max_completion_tokens",
+                  "stop", "seed", "n", "frequency_penalty", "presence_penalty")
+
+
+def _server(url: str | None) -> tuple[str | None, int | None]:
+    if not url:
+        return None, None
+    parts = urlsplit(url)
+    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    return parts.hostname, port
+
+
 def _record(
-    handle: StreamHandle, model: str, provider: str | None, result: StreamResult,
-    error: StreamError | None,
+    handle: StreamHandle, model: str, provider: str | None, request: Any,
+    result: StreamResult, error: StreamError | None, url: str | None,
 ) -> StreamMetrics:
     usage = result.usage
+    params = getattr(request, "params", {})
+    address, port = _server(url)
     return StreamMetrics(
         stream_id=handle.id,
         model=model,
@@ -202,6 +236,16 @@ def _record(
         estimated=usage.estimated if usage is not None else False,
         tokens_per_second=result.output_tokens_per_second,
         retries=result.retries,
+        operation="text_completion" if getattr(request, "kind", "chat") == "completion"
+        else "chat",
+        request_params={k: params[k] for k in REQUEST_PARAMS if params.get(k) is not None},
+        response_id=result.id,
+        response_model=result.model,
+        finish_reasons=tuple(c.finish_reason for c in result.choices if c.finish_reason),
+        cached_tokens=usage.cached_tokens if usage is not None else None,
+        reasoning_tokens=usage.reasoning_tokens if usage is not None else None,
+        server_address=address,
+        server_port=port,
     )
 
 
@@ -212,6 +256,7 @@ def stream_ended(
     request: Any,
     result: StreamResult,
     error: StreamError | None,
+    url: str | None = None,
 ) -> StreamResult:
     """Called by the worker once per stream, before its terminal message.
 
@@ -228,7 +273,7 @@ def stream_ended(
         listeners = _listeners
         if not listeners:
             return result
-        record = _record(handle, model, provider, result, error)
+        record = _record(handle, model, provider, request, result, error, url)
     except Exception:
         log.error("%s: could not compute the stream's metrics", handle.id, exc_info=True)
         return result

@@ -28,7 +28,8 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("transport", ["transport"]),
     ("actors", ["actors", "metrics"]),
     ("api", ["api", "router", "_options", "_request_fields", "_chunk_stream", "__init__"]),
-    ("top", ["web", "cli", "_cli_common", "_cli_output", "_cli_relay", "testing", "__main__"]),
+    ("top", ["web", "cli", "_cli_common", "_cli_output", "_cli_relay", "testing", "otel",
+             "__main__"]),
 ]
 STDLIB_ONLY = ["_wire", "sse._decoder", "sse._encoder", "sse._event", "ndjson", "partial_json",
                "errors"]

@@ -180,7 +180,7 @@ class Worker:
         result, error = read_output(request.output, request.tool_specs, result, error)
         config = self._config  # metrics record + estimated usage; never raises
         result = stream_ended(handle, f"{config.provider}/{config.model}", config.provider,
-                              self._request, result, error)
+                              self._request, result, error, self._http.url)
         message: Error | Finish
         if error is None:
             message = Finish(handle, result)
