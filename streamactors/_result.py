@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from ._chunk import Usage
+from ._gaps import GapSummary
 
 __all__ = ["Choice", "StreamResult", "ToolCall"]
 
@@ -128,6 +129,9 @@ class StreamResult(BaseModel):
     #: ``to_message()`` puts it where the library's codecs read it.
     continuation: dict[str, Any] = Field(default_factory=dict)
     extra: dict[str, Any] = Field(default_factory=dict)
+    #: How evenly the content arrived: the gaps between its deliveries
+    #: (None before the second one).
+    gaps: GapSummary | None = None
     #: The answer of a stream started with ``response_format`` as a model
     #: class or a schema, validated: a model instance (or the JSON value for
     #: a schema). None otherwise, and for a refusal or a tool call.

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._chunk import Chunk, ToolCallDelta, Usage
+from ._gaps import GapSummary
 from ._result import Choice, StreamResult, ToolCall
 
 __all__ = ["Accumulator"]
@@ -201,6 +202,7 @@ class Accumulator:
         route: str | None = None,
         usage: Usage | None = None,
         continuation: dict[str, Any] | None = None,
+        gaps: GapSummary | None = None,
     ) -> StreamResult:
         """The ``StreamResult`` of everything added so far."""
         choices = tuple(st.to_choice(i) for i, st in sorted(self._choices.items()))
@@ -217,4 +219,5 @@ class Accumulator:
             retries=retries,
             route=route,
             continuation=continuation or {},
+            gaps=gaps,
         )

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ._chunk import Usage
+from ._gaps import GapSummary
 from ._result import StreamResult
 
 if TYPE_CHECKING:
@@ -75,6 +76,8 @@ class StreamMetrics:
         finish_reasons: the normalized finish reason of each choice that had one.
         cached_tokens, reasoning_tokens: from the provider's usage, if given.
         server_address, server_port: the host the request went to.
+        gaps: the gaps between its deliveries of content (``GapSummary``:
+            p50, p99, max, stalls), None before the second.
     """
 
     stream_id: str
@@ -100,6 +103,7 @@ class StreamMetrics:
     reasoning_tokens: int | None = None
     server_address: str | None = None
     server_port: int | None = None
+    gaps: GapSummary | None = None
 
 
 Listener = Callable[[StreamMetrics], Any]
@@ -246,6 +250,7 @@ def _record(
         reasoning_tokens=usage.reasoning_tokens if usage is not None else None,
         server_address=address,
         server_port=port,
+        gaps=result.gaps,
     )
 
 

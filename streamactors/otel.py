@@ -176,4 +176,8 @@ def _span_attributes(record: StreamMetrics, common: Mapping[str, Any]) -> dict[s
         out["streamactors.stream.retries"] = record.retries
     if record.route:
         out["streamactors.route"] = record.route
+    gaps = record.gaps
+    if gaps is not None:  # beyond the conventions: a stream slow in the middle
+        out.update({"streamactors.gap.p50": gaps.p50, "streamactors.gap.p99": gaps.p99,
+                    "streamactors.gap.max": gaps.max, "streamactors.gap.stalls": gaps.stalls})
     return out

@@ -23,8 +23,8 @@ PKG = Path(__file__).resolve().parents[1] / "streamactors"
 LAYERS: list[tuple[str, list[str]]] = [
     ("wire", ["_wire", "_version", "errors"]),
     ("framing", ["sse._decoder", "sse._encoder", "sse._event", "sse", "ndjson", "partial_json"]),
-    ("data", ["_chunk", "_result", "_output", "_shapes", "_partials", "_tools", "accumulate",
-              "providers"]),
+    ("data", ["_chunk", "_gaps", "_result", "_output", "_shapes", "_partials", "_tools",
+              "accumulate", "providers"]),
     ("transport", ["transport"]),
     ("actors", ["actors", "metrics"]),
     ("api", ["api", "router", "_options", "_request_fields", "_chunk_stream", "__init__"]),
@@ -33,8 +33,8 @@ LAYERS: list[tuple[str, list[str]]] = [
 ]
 STDLIB_ONLY = ["_wire", "sse._decoder", "sse._encoder", "sse._event", "ndjson", "partial_json",
                "errors"]
-NO_IO = ["_chunk", "_result", "_output", "_shapes", "_partials", "_tools", "accumulate",
-         "providers"]
+NO_IO = ["_chunk", "_gaps", "_result", "_output", "_shapes", "_partials", "_tools",
+         "accumulate", "providers"]
 IO = {"requests", "urllib3", "threading", "queue", "socket", "janus", "asyncio", "selectors"}
 FOREIGN_INTERNALS = {"requests", "urllib3", "http"}
 

@@ -44,6 +44,7 @@ from time import monotonic, perf_counter
 from typing import Any
 
 from .._chunk import Chunk, has_output
+from .._gaps import Gaps
 from .._output import read_output
 from ..accumulate import Accumulator
 from ..errors import (
@@ -105,6 +106,7 @@ class Worker:
         self._pipeline: Pipeline | None = None
         self._t0 = 0.0
         self.first_at: float | None = None
+        self._gaps = Gaps()
         #: monotonic time of the last content (or of the current attempt's start)
         self.last_content = monotonic()
         self._retries = 0
@@ -175,6 +177,7 @@ class Worker:
             retries=self._retries,
             route=handle.route,
             continuation=self._continuation(),
+            gaps=self._gaps.summary(),
         )
         request = self._request
         result, error = read_output(request.output, request.tool_specs, result, error)
@@ -367,10 +370,8 @@ class Worker:
         if self._acc.complete:
             return
         if self._acc.chunks:
-            raise IncompleteStream(
-                f"{self.handle.id}: the stream ended before any finish reason "
-                f"(after {self._acc.chunks} chunks): the answer is cut"
-            )
+            raise IncompleteStream(f"{self.handle.id}: the stream ended before any finish "
+                                   f"reason (after {self._acc.chunks} chunks): the answer is cut")
         raise IncompleteStream(f"{self.handle.id}: the server closed the stream without "
                                "sending any data")
 
@@ -379,9 +380,12 @@ class Worker:
         # result of an error is exactly what was delivered (a cancel can
         # refuse a batch, or its tail, while the worker waits for room).
         if has_output(batch):
-            self.last_content = monotonic()
+            now = monotonic()
             if self.first_at is None:
                 self.first_at = perf_counter()
+            else:
+                self._gaps.add(now - self.last_content)
+            self.last_content = now
         add = self._acc.add
         taken = self._sink.deliver(self.handle, batch)
         if taken == len(batch):

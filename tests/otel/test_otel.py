@@ -98,6 +98,8 @@ def test_a_finished_stream_is_one_client_span_with_the_conventions_attributes(
     assert abs((span.end_time - span.start_time) / 1e9 - result.duration) < 0.05
     (first,) = span.events
     assert first.name == "gen_ai.first_chunk"
+    assert result.gaps is not None
+    assert a["streamactors.gap.max"] == result.gaps.max and a["streamactors.gap.stalls"] == 0
 
 
 def _cancel_mid_stream(client: sa.Client) -> sa.StreamHandle:
