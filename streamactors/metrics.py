@@ -30,7 +30,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from ._chunk import Usage
@@ -41,13 +41,30 @@ if TYPE_CHECKING:
     from .actors._stream import StreamHandle
     from .errors import StreamError
 
-__all__ = ["CHARS_PER_TOKEN", "REQUEST_PARAMS", "Listener", "StreamMetrics", "add_listener",
-           "estimate_usage"]
+__all__ = ["CHARS_PER_TOKEN", "REQUEST_PARAMS", "Listener", "StreamEvent", "StreamMetrics",
+           "add_listener", "estimate_usage"]
 
 log = logging.getLogger("streamactors")
 
 #: The characters-per-token ratio of the usage estimate.
 CHARS_PER_TOKEN = 4
+
+
+class StreamEvent(NamedTuple):
+    """A retry or a router fallback during a stream.
+
+    Attributes:
+        kind: ``"retry"`` or ``"fallback"``.
+        at: seconds from the stream's first request.
+        error_type: the class of the error that caused it.
+        detail: for a fallback, the route it moved to; for a retry, the
+            attempt number (``"1"`` for the first retry).
+    """
+
+    kind: str
+    at: float
+    error_type: str
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +95,7 @@ class StreamMetrics:
         server_address, server_port: the host the request went to.
         gaps: the gaps between its deliveries of content (``GapSummary``:
             p50, p99, max, stalls), None before the second.
+        events: its retries and router fallbacks, in order.
     """
 
     stream_id: str
@@ -104,6 +122,7 @@ class StreamMetrics:
     server_address: str | None = None
     server_port: int | None = None
     gaps: GapSummary | None = None
+    events: tuple[StreamEvent, ...] = ()
 
 
 Listener = Callable[[StreamMetrics], Any]
@@ -221,6 +240,7 @@ def _server(url: str | None) -> tuple[str | None, int | None]:
 def _record(
     handle: StreamHandle, model: str, provider: str | None, request: Any,
     result: StreamResult, error: StreamError | None, url: str | None,
+    events: Iterable[StreamEvent],
 ) -> StreamMetrics:
     usage = result.usage
     params = getattr(request, "params", {})
@@ -251,6 +271,7 @@ def _record(
         server_address=address,
         server_port=port,
         gaps=result.gaps,
+        events=tuple(events),
     )
 
 
@@ -262,6 +283,7 @@ def stream_ended(
     result: StreamResult,
     error: StreamError | None,
     url: str | None = None,
+    events: Iterable[StreamEvent] = (),
 ) -> StreamResult:
     """Called by the worker once per stream, before its terminal message.
 
@@ -278,7 +300,7 @@ def stream_ended(
         listeners = _listeners
         if not listeners:
             return result
-        record = _record(handle, model, provider, request, result, error, url)
+        record = _record(handle, model, provider, request, result, error, url, events)
     except Exception:
         log.error("%s: could not compute the stream's metrics", handle.id, exc_info=True)
         return result

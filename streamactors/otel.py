@@ -113,6 +113,10 @@ class _Recorder:
         if record.time_to_first_token is not None:
             span.add_event("gen_ai.first_chunk",
                            timestamp=start + int(record.time_to_first_token * 1e9))
+        for event in record.events:  # retries and fallbacks, where they happened
+            span.add_event(f"streamactors.{event.kind}", timestamp=start + int(event.at * 1e9),
+                           attributes={"error.type": event.error_type,
+                                       "streamactors.detail": event.detail})
         if not record.ok:
             span.set_status(Status(StatusCode.ERROR, record.error_type))
         span.end(end_time=end)

@@ -1,5 +1,6 @@
 """Whether a response starts a stream: a 2xx status and, for SSE, an event
-stream, not a proxy's HTML page or a JSON error served with status 200.
+stream, not a proxy's HTML page or a JSON error served with status 200; and
+whether the body that ended held a whole answer.
 
 Each refusal is the typed error a user can act on: the provider's own error
 for a non-2xx status, ``ProviderError`` for a JSON error body, otherwise
@@ -10,11 +11,12 @@ from __future__ import annotations
 
 import json
 
-from ..errors import ProtocolError, ProviderError
+from ..accumulate import Accumulator
+from ..errors import IncompleteStream, ProtocolError, ProviderError
 from ..providers import HTTPRequest, Provider
 from ..transport._base import Response
 
-__all__ = ["check_response"]
+__all__ = ["check_complete", "check_response"]
 
 
 def check_response(response: Response, provider: Provider, request: HTTPRequest,
@@ -51,3 +53,14 @@ def _raise_reported_error(body: str, provider_name: str) -> None:
         message = err.get("message") if isinstance(err, dict) else str(err)
         raise ProviderError(f"{provider_name} reported an error: {message}",
                             provider_message=message, body=body)
+
+
+def check_complete(acc: Accumulator, stream_id: str) -> None:
+    """``IncompleteStream`` unless a finish reason arrived."""
+    if acc.complete:
+        return
+    if acc.chunks:
+        raise IncompleteStream(f"{stream_id}: the stream ended before any finish reason "
+                               f"(after {acc.chunks} chunks): the answer is cut")
+    raise IncompleteStream(f"{stream_id}: the server closed the stream without sending any "
+                           "data")

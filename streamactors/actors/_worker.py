@@ -12,10 +12,10 @@ Theory of operation
   chunk folded into the accumulator, and the chunks of one read are delivered
   to the sink as one batch, in order.
 * Once the provider's end marker arrived the stream ends at once: the rest
-  of the body is read for a moment (to reuse the connection), never waited
-  for.
+  of the body is read for a moment (to reuse the connection), never waited for.
 * Failures before the first delivered chunk are retried when retryable
-  (backoff with jitter, ``Retry-After`` honoured, each retry logged at INFO);
+  (backoff with jitter, ``Retry-After`` honoured, each retry logged at INFO and
+  kept as a ``StreamEvent`` for the metrics record, as router fallbacks are);
   after the first delivered chunk never, so no chunk is delivered twice.
 * Whatever happens (normal end, HTTP error, dropped connection, timeout,
   malformed data, a failed handler, cancel, interpreter exit, a bug), the
@@ -29,9 +29,8 @@ Theory of operation
 * Errors are re-typed at this one boundary: anything raised while the token
   is cancelled becomes the cancel's own error; keys are scrubbed from every
   text an error carries.
-* The thread is a daemon: a target that never returns cannot keep the
-  process alive; at exit every stream is cancelled and given a grace period
-  (``_registry``).
+* The thread is a daemon: a target that never returns cannot keep the process
+  alive; at exit every stream is cancelled and given a grace (``_registry``).
 """
 
 from __future__ import annotations
@@ -48,11 +47,10 @@ from .._gaps import Gaps
 from .._output import read_output
 from ..accumulate import Accumulator
 from ..errors import (
-    IncompleteStream,
     StreamCancelled,
     StreamError,
 )
-from ..metrics import stream_ended
+from ..metrics import StreamEvent, stream_ended
 from ..transport._body import Body, map_read_error
 from ..transport._cancel import CancelToken
 from ..transport._reactor import Reactor
@@ -64,7 +62,7 @@ from ._pipeline import Pipeline
 from ._plan import Plan, held_gate
 from ._pooled import PooledRun
 from ._registry import register_stream, unregister_stream
-from ._response_checks import check_response
+from ._response_checks import check_complete, check_response
 from ._scrub import scrub_error, scrub_text
 from ._sinks import Sink, cancelled_error
 from ._stream import Error, Finish, StreamHandle
@@ -107,6 +105,7 @@ class Worker:
         self._t0 = 0.0
         self.first_at: float | None = None
         self._gaps = Gaps()
+        self._events: list[StreamEvent] = []
         #: monotonic time of the last content (or of the current attempt's start)
         self.last_content = monotonic()
         self._retries = 0
@@ -183,7 +182,7 @@ class Worker:
         result, error = read_output(request.output, request.tool_specs, result, error)
         config = self._config  # metrics record + estimated usage; never raises
         result = stream_ended(handle, f"{config.provider}/{config.model}", config.provider,
-                              self._request, result, error, self._http.url)
+                              self._request, result, error, self._http.url, self._events)
         message: Error | Finish
         if error is None:
             message = Finish(handle, result)
@@ -273,12 +272,14 @@ class Worker:
         if not should_retry(exc):
             return None
         delay = backoff(attempt, getattr(exc, "retry_after", None))
-        log.info(
-            "%s: retry %d of %d in %.2f s after %s: %s",
-            self.handle.id, attempt + 1, self._max_retries, delay, type(exc).__name__,
-            scrub_text(str(exc), self._config),
-        )
+        log.info("%s: retry %d of %d in %.2f s after %s: %s", self.handle.id, attempt + 1,
+                 self._max_retries, delay, type(exc).__name__, scrub_text(str(exc), self._config))
+        self._event("retry", exc, str(attempt + 1))
         return delay
+
+    def _event(self, kind: str, exc: StreamError, detail: str) -> None:
+        self._events.append(StreamEvent(kind, perf_counter() - self._t0, type(exc).__name__,
+                                        detail))
 
     def fall_back(self, index: int, exc: StreamError, token: CancelToken) -> bool:
         """Move to plan ``index + 1`` after plan ``index`` failed before any
@@ -289,6 +290,7 @@ class Worker:
                  self.handle.id, self._plans[index].route, type(exc).__name__,
                  self._plans[index + 1].route)
         plan = self._plans[index + 1]
+        self._event("fallback", exc, plan.route or plan.config.model)
         self._use(plan)
         self._acc = Accumulator(plan.config.provider, plan.config.model)
         return True
@@ -367,13 +369,7 @@ class Worker:
                            lambda exc: map_read_error(exc, token))
 
     def _check_complete(self) -> None:
-        if self._acc.complete:
-            return
-        if self._acc.chunks:
-            raise IncompleteStream(f"{self.handle.id}: the stream ended before any finish "
-                                   f"reason (after {self._acc.chunks} chunks): the answer is cut")
-        raise IncompleteStream(f"{self.handle.id}: the server closed the stream without "
-                               "sending any data")
+        check_complete(self._acc, self.handle.id)
 
     def _deliver(self, batch: list[Chunk]) -> None:
         # Chunks are folded in only once the target took them, so the partial

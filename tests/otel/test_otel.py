@@ -259,3 +259,39 @@ def test_a_stream_cut_by_interpreter_exit_still_reports_its_span() -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines == ["exiting", "SPAN chat gpt-4o-mini StreamCancelled"], done.stdout
+
+
+def test_retries_and_fallbacks_are_events_on_the_span(
+        telemetry: Telemetry, loopback_server: LoopbackServer) -> None:
+    loopback_server.script = Script(text="one two")
+    loopback_server.push(Script(fault=Fault("http_error", status=503)))
+    with sa.Client(base_url=loopback_server.url("openai"), api_key="k", max_retries=1) as c:
+        retried = c.chat("openai/gpt-4o-mini", MSGS)
+        retried.wait(15)
+    (span,) = telemetry.of(retried)
+    (retry,) = [e for e in span.events if e.name == "streamactors.retry"]
+    (first,) = [e for e in span.events if e.name == "gen_ai.first_chunk"]
+    assert span.start_time is not None and span.start_time < retry.timestamp < first.timestamp
+    assert dict(retry.attributes or {}) == {"error.type": "ServiceUnavailableError",
+                                            "streamactors.detail": "1"}
+    assert (span.attributes or {})["streamactors.stream.retries"] == 1
+
+    loopback_server.push(Script(fault=Fault("http_error", status=529, message="overloaded")))
+    router = sa.Router({
+        "primary": {"model": "anthropic/claude-haiku-4-5", "fallbacks": ["backup"],
+                    "base_url": loopback_server.url("anthropic"), "api_key": "k",
+                    "max_retries": 0},
+        "backup": {"model": "openai/gpt-4o-mini", "base_url": loopback_server.url("openai"),
+                   "api_key": "k"},
+    })
+    try:
+        moved = router.chat("primary", MSGS)
+        moved.wait(15)
+    finally:
+        router.close()
+    (span,) = telemetry.of(moved)
+    (fallback,) = [e for e in span.events if e.name == "streamactors.fallback"]
+    assert dict(fallback.attributes or {}) == {"error.type": "OverloadedError",
+                                               "streamactors.detail": "backup"}
+    assert (span.attributes or {})["streamactors.route"] == "backup"
+    assert span.name == "chat gpt-4o-mini"  # the model that served
