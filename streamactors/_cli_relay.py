@@ -60,7 +60,8 @@ def run_relay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             relay = RelayServer(models=models, allow_models=args.allow_model,
                                 base_url=base_url, max_retries=args.max_retries,
                                 router=router, route=args.route, client=client,
-                                host=args.host, port=args.port, api_key=args.key)
+                                host=args.host, port=args.port, api_key=args.key,
+                                keepalive=args.keepalive)
         except OSError as exc:
             raise _Failed(f"cannot listen on {args.host}:{args.port}: {exc}") from None
         say(f"streamactors relay on {relay.url}/v1 serving {', '.join(relay.models())}; "

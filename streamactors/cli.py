@@ -91,6 +91,16 @@ def _chat_options(chat: argparse.ArgumentParser) -> None:
                       help="connect/read timeout in seconds")
 
 
+def _keepalive(value: str) -> float | None:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {value!r}") from None
+    if not 0 <= seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {value!r}")
+    return seconds or None
+
+
 def _non_negative(value: str) -> int:
     try:
         number = int(value)
@@ -115,6 +125,9 @@ def _relay_options(relay: argparse.ArgumentParser) -> None:
     relay.add_argument("--max-retries", type=_non_negative, default=0, metavar="N",
                        help="upstream retries before the first token (default 0: an "
                        "upstream 429/5xx reaches the client, whose SDK retries it)")
+    relay.add_argument("--keepalive", type=_keepalive, default=15.0, metavar="SECONDS",
+                       help="send a ': keep-alive' comment after this much upstream silence "
+                       "(default 15; 0 never)")
     relay.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     relay.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     relay.add_argument("--key", default=os.environ.get("STREAMACTORS_RELAY_KEY"),

@@ -216,11 +216,14 @@ class Buffer(Generic[B, T]):
             self._took(taken)
             return items
 
-    def take_one(self) -> B | T:
-        """The next item, waiting for one."""
+    def take_one(self, timeout: float | None = None) -> B | T | None:
+        """The next item, waiting for one (None after ``timeout`` seconds
+        without any, when a timeout is given)."""
         with self._lock:
             if not self._items:
-                self._wait_for_items()
+                self._wait_for_items(timeout)
+                if not self._items:
+                    return None
             return self._pop()
 
     def poll(self, wake: Callable[[], None]) -> B | T | None:
@@ -255,13 +258,17 @@ class Buffer(Generic[B, T]):
         if self._over and n + self._size < self._level // 2:
             self._rearm()
 
-    def _wait_for_items(self) -> None:
-        """(Lock held, empty.) Sleep until an item arrives."""
+    def _wait_for_items(self, timeout: float | None = None) -> None:
+        """(Lock held, empty.) Sleep until an item arrives, or ``timeout``
+        seconds passed."""
         self._idle()
         self._takers += 1
         try:
-            while not self._items:
-                self._not_empty.wait()
+            if timeout is None:
+                while not self._items:
+                    self._not_empty.wait()
+            else:
+                self._not_empty.wait_for(lambda: bool(self._items), timeout)
         finally:
             self._takers -= 1
 

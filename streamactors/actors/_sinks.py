@@ -207,10 +207,20 @@ class Channel:
         self._buffer.add(message)
 
     def messages(self, handle: StreamHandle) -> Iterator[Message]:
+        for message in self.messages_or_idle(handle, None):
+            assert message is not None  # no idle time: never None
+            yield message
+
+    def messages_or_idle(self, handle: StreamHandle,
+                         idle: float | None) -> Iterator[Message | None]:
+        """The stream's messages, and None after each ``idle`` seconds
+        without one (a server's cue for a keep-alive); ``idle`` None: never."""
         take = self._buffer.take_one
         while True:
-            item = take()
-            if type(item) is list:
+            item = take(idle)
+            if item is None:
+                yield None
+            elif type(item) is list:
                 for c in item:
                     yield Data(handle, c)
             else:

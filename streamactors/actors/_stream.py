@@ -179,6 +179,9 @@ class MessageSource(Protocol):
 
     def messages(self, handle: StreamHandle) -> Iterator[Message]: ...
 
+    def messages_or_idle(self, handle: StreamHandle,
+                         idle: float | None) -> Iterator[Message | None]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Data:

@@ -30,7 +30,6 @@ Built on the standard library's ``http.server``, one thread per connection.
 from __future__ import annotations
 
 import hmac
-import itertools
 import json
 import logging
 import math
@@ -50,8 +49,9 @@ from ..errors import (
     StreamTimeout,
 )
 from ..router import Router
-from ._reemit import error_body, to_sse
+from ._reemit import error_body
 from ._relay_models import ServedModels
+from ._relay_stream import check_keepalive, first_message, write_stream
 
 __all__ = ["RelayServer"]
 
@@ -120,6 +120,8 @@ class RelayServer:
         max_retries: upstream retries before the first chunk, on every call
             (0 by default: an upstream 429/5xx reaches the client, whose own
             SDK retries it).
+        keepalive: seconds of upstream silence after which a ``: keep-alive``
+            comment is sent (None: never).
 
     Raises:
         ConfigurationError: an unknown route, a malformed model name or
@@ -145,6 +147,7 @@ class RelayServer:
         allow_models: Sequence[str] = (),
         base_url: str | None = None,
         max_retries: int = 0,
+        keepalive: float | None = 15.0,
     ) -> None:
         if route is not None and (router is None or route not in router.routes):
             routes = ", ".join(router.routes) if router is not None else "none (no router)"
@@ -156,6 +159,7 @@ class RelayServer:
         self.route = route
         self.router = router
         self.max_retries = _check_retries(max_retries)
+        self.keepalive = check_keepalive(keepalive)
         self._client = client if client is not None else Client()
         self._owns_client = client is None
         self._api_key = api_key
@@ -369,8 +373,9 @@ class _Handler(BaseHTTPRequestHandler):
             relay.closed_stream(handle)
 
     def _relay(self, handle: StreamHandle, include_usage: bool) -> None:
-        messages = iter(handle)
-        first = next(messages)
+        assert handle._channel is not None  # started with stream_to=None
+        messages = handle._channel.messages_or_idle(handle, self.server.relay.keepalive)
+        first = first_message(messages)
         if isinstance(first, Error):  # failed before any data: a real HTTP status
             err = first.error
             retry_after = _retry_after(err)
@@ -383,11 +388,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("X-Accel-Buffering", "no")
         self.end_headers()
-        write = self.wfile.write
         try:
-            for data in to_sse(itertools.chain((first,), messages), include_usage=include_usage):
-                write(b"%x\r\n%s\r\n" % (len(data), data))
-            write(b"0\r\n\r\n")
+            write_stream(self.wfile.write, handle, first, messages, include_usage)
         except OSError:  # the client went away: stop the upstream stream too
             handle.cancel()
             self.close_connection = True
