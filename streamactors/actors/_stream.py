@@ -47,6 +47,7 @@ class StreamHandle:
         "_delivery_thread",
         "_done",
         "_error",
+        "_first_chunk",
         "_output",
         "_result",
         "_thread",
@@ -69,6 +70,9 @@ class StreamHandle:
         self._output: OutputSpec | None = None
         #: the tools given as models or functions (``PartialToolCall`` shapes)
         self._tool_specs: Mapping[str, ToolSpec] = {}
+        #: seconds from the request to its first chunk, once it came (the
+        #: relay's overhead header)
+        self._first_chunk: float | None = None
         self._done = Latch()
         self._result: StreamResult | None = None
         self._error: StreamError | None = None

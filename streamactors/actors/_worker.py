@@ -375,6 +375,8 @@ class Worker:
         # Chunks are folded in only once the target took them, so the partial
         # result of an error is exactly what was delivered (a cancel can
         # refuse a batch, or its tail, while the worker waits for room).
+        if self.handle._first_chunk is None:
+            self.handle._first_chunk = perf_counter() - self._t0
         if has_output(batch):
             now = monotonic()
             if self.first_at is None:

@@ -37,6 +37,7 @@ import socket
 import threading
 from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from time import perf_counter
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -51,7 +52,7 @@ from ..errors import (
 from ..router import Router
 from ._reemit import error_body
 from ._relay_models import ServedModels
-from ._relay_stream import check_keepalive, first_message, write_stream
+from ._relay_stream import check_keepalive, first_message, overhead_ms, write_stream
 
 __all__ = ["RelayServer"]
 
@@ -331,6 +332,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._fail(404, f"no route for GET {path}", "not_found_error")
 
     def do_POST(self) -> None:
+        self._received = perf_counter()
         relay = self.server.relay
         path = urlsplit(self.path).path.rstrip("/")
         length = int(self.headers.get("Content-Length") or 0)
@@ -387,6 +389,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("X-Accel-Buffering", "no")
+        self.send_header("x-streamactors-overhead-ms", overhead_ms(self._received, handle))
         self.end_headers()
         try:
             write_stream(self.wfile.write, handle, first, messages, include_usage)

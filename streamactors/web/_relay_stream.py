@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from time import perf_counter
 from typing import Any
 
 from ..actors._stream import Error, Finish, Message, StreamHandle
 from ..errors import ConfigurationError
 from ._reemit import _emitter, _step
 
-__all__ = ["KEEPALIVE", "check_keepalive", "first_message", "write_stream"]
+__all__ = ["KEEPALIVE", "check_keepalive", "first_message", "overhead_ms", "write_stream"]
 
 KEEPALIVE = b": keep-alive\n\n"
 
@@ -30,6 +31,15 @@ def check_keepalive(seconds: object) -> float | None:
             f"keepalive must be a positive number of seconds, or None for no keep-alive "
             f"comments; got {seconds!r}")
     return float(seconds)
+
+
+def overhead_ms(received: float, handle: StreamHandle) -> str:
+    """The ``x-streamactors-overhead-ms`` header: the relay's own time to
+    first byte (from ``received``, a ``perf_counter`` time) over the
+    upstream's time to its first chunk, in milliseconds."""
+    relay_ttfb = perf_counter() - received
+    upstream = handle._first_chunk if handle._first_chunk is not None else relay_ttfb
+    return f"{max(0.0, relay_ttfb - upstream) * 1000:.1f}"
 
 
 def first_message(messages: Iterator[Message | None]) -> Message:

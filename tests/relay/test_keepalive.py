@@ -74,3 +74,19 @@ def test_a_bad_keepalive_is_refused(loopback_server: LoopbackServer, bad: Any) -
 def test_the_command_line_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["relay", "--keepalive", "-1"]) == 2
     assert "expected seconds >= 0" in capsys.readouterr().err
+
+
+def test_the_overhead_header_is_the_relays_time_over_the_upstreams(
+        loopback_server: LoopbackServer) -> None:
+    # The upstream sends everything a byte at a time (its head and first event
+    # take a few hundred ms); the header counts only the relay's own time.
+    loopback_server.script = Script(text="slow", fault=Fault("slow_drip", delay=0.001))
+    with _relay(loopback_server) as relay:
+        start = time.monotonic()
+        with requests.post(relay.url + "/v1/chat/completions", stream=True, timeout=10,
+                           json={"model": "m", "messages": MSGS, "stream": True}) as r:
+            waited = time.monotonic() - start
+            overhead = float(r.headers["x-streamactors-overhead-ms"])
+            assert b"[DONE]" in r.content
+    assert waited >= 0.2
+    assert 0.0 <= overhead < 0.5 * waited * 1000  # its own time, not the upstream's
