@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ._result import StreamResult
-from ._tools import ToolSpec
+from ._tools import ToolSpec, described
 from .errors import ConfigurationError, OutputValidationError, StreamError
 from .partial_json import PartialJSON
 
@@ -204,10 +204,6 @@ def _syntax_error(text: str) -> OutputValidationError:
 
 
 def _schema_error(text: str, exc: ValidationError) -> OutputValidationError:
-    errors = exc.errors(include_url=False, include_input=False)
-    shown = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
-                      for e in errors[:3])
-    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-    return OutputValidationError(
-        f"the answer does not match {exc.title}: {shown}{more}",
-        value=_last_value(text), errors=[dict(e) for e in errors])
+    shown, errors = described(exc)
+    return OutputValidationError(f"the answer does not match {exc.title}: {shown}",
+                                 value=_last_value(text), errors=errors)

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from .errors import ConfigurationError, OutputValidationError
 
-__all__ = ["ToolSpec", "tool_specs"]
+__all__ = ["ToolSpec", "described", "tool_specs"]
 
 _NAME_OK = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
@@ -55,15 +55,23 @@ class ToolSpec:
         try:
             value = self.model.model_validate_json(arguments)
         except ValidationError as exc:
-            errors = exc.errors(include_url=False)
+            shown, errors = described(exc)
             what = ("are not valid JSON" if errors[0]["type"] == "json_invalid"
                     else f"do not match {self.model.__name__}")
-            shown = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
-                              for e in errors[:3])
             raise OutputValidationError(f"the arguments of tool {self.name!r} {what}: {shown}",
-                                        errors=[dict(e) for e in errors]) from None
+                                        errors=errors) from None
         return dict(value) if self.function is not None else value
 
+
+
+def described(exc: ValidationError) -> tuple[str, list[dict[str, Any]]]:
+    """Pydantic's errors in one line (the first three, where and what), and
+    as a list of dicts (without the input values, which may be long)."""
+    details = exc.errors(include_url=False, include_input=False)
+    shown = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
+                      for e in details[:3])
+    more = f" (and {len(details) - 3} more)" if len(details) > 3 else ""
+    return shown + more, [dict(e) for e in details]
 
 
 def tool_specs(tools: object) -> tuple[list[Any], dict[str, ToolSpec]]:

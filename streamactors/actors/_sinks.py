@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 from collections.abc import Callable, Generator, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from .._chunk import Chunk
 from ..errors import StreamCancelled
@@ -207,9 +207,9 @@ class Channel:
         self._buffer.add(message)
 
     def messages(self, handle: StreamHandle) -> Iterator[Message]:
-        for message in self.messages_or_idle(handle, None):
-            assert message is not None  # no idle time: never None
-            yield message
+        # Without an idle time ``take_one`` waits and never gives None: the
+        # same generator, with no second one wrapped around it per message.
+        return cast(Iterator[Message], self.messages_or_idle(handle, None))
 
     def messages_or_idle(self, handle: StreamHandle,
                          idle: float | None) -> Iterator[Message | None]:

@@ -5,11 +5,15 @@ end."""
 
 from __future__ import annotations
 
+import gc
 import select
 import time
+import weakref
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import requests
 
 from streamactors.errors import ProtocolError, StreamConnectionError
 from streamactors.providers import HTTPRequest
@@ -124,4 +128,27 @@ def test_an_empty_length_body_needs_no_read(transport: RequestsTransport) -> Non
         response = _send(transport, server)
         assert response.body.finished and response.body.read() == b""
         assert response.read_all() == b"" and response.body.reusable
+        response.close()
+
+
+def test_an_open_body_keeps_urllib3s_response_not_requests(
+        transport: RequestsTransport, monkeypatch: pytest.MonkeyPatch) -> None:
+    # requests' Response (its prepared request, two cookie jars, two header
+    # dicts) is dropped once the head is read: a live stream holds less for
+    # the garbage collector to walk.
+    seen: list[weakref.ref[requests.Response]] = []
+    original = requests.Session.send
+
+    def send(self: requests.Session, *args: Any, **kwargs: Any) -> requests.Response:
+        response = original(self, *args, **kwargs)
+        seen.append(weakref.ref(response))
+        return response
+
+    monkeypatch.setattr(requests.Session, "send", send)
+    with RawServer(head(content_length="11") + b"hello world") as server:
+        response = _send(transport, server)
+        gc.collect()
+        assert len(seen) == 1 and seen[0]() is None
+        assert _drain(response.body, "read") == b"hello world"
+        assert response.body.reusable
         response.close()
